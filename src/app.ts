@@ -1,0 +1,94 @@
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Config } from './config/config.js';
+import { FrameHandler } from './handler/frame-handler.js';
+import { ModelHandler } from './handler/model-handler.js';
+import { findPython, MODEL_DIR } from './ipc/python.js';
+import { WorkerPool } from './ipc/worker-pool.js';
+import { createHttpServer, sendJson } from './server/http-server.js';
+import { StreamServer } from './server/stream-server.js';
+import type { Logger } from './utils/logger.js';
+
+export const WEB_ROOT = path.resolve(MODEL_DIR, '..', 'web');
+
+export interface App {
+  server: http.Server;
+  pool: WorkerPool;
+  stream: StreamServer;
+  /** Bound port (useful with PORT=0). */
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the instance from its parts, each given what it needs, and starts
+ * listening once the worker pool is up. Used by main.ts and by the tests.
+ */
+export async function startApp(config: Config, logger: Logger): Promise<App> {
+  const python = findPython(config.PYTHON);
+  const pool = new WorkerPool(
+    {
+      size: config.WORKERS,
+      python,
+      model: config.MODEL,
+      modelOptions: config.MODEL_OPTIONS,
+      modelPath: config.MODEL_PATH,
+      startTimeoutMs: config.WORKER_START_TIMEOUT_MS,
+      requestTimeoutMs: config.WORKER_REQUEST_TIMEOUT_MS,
+      maxRestarts: config.WORKER_MAX_RESTARTS,
+      restartWindowMs: config.WORKER_RESTART_WINDOW_MS,
+      backoffMaxMs: config.WORKER_BACKOFF_MAX_MS,
+    },
+    logger,
+  );
+  await pool.start();
+
+  let draining = false;
+  const models = new ModelHandler(pool, config, logger);
+  const frames = new FrameHandler(config, models, logger);
+  const modelInfo = () => {
+    const info = pool.workers().find((w) => w.info)?.info;
+    return info ? { name: info.model, version: info.version } : null;
+  };
+  const ready = () => !draining && pool.readyCount > 0;
+  const stream = new StreamServer({ config, logger, frames, models, accepting: ready, modelInfo });
+
+  const server = createHttpServer(
+    {
+      '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+      '/readyz': (_req, res) =>
+        sendJson(res, ready() ? 200 : 503, {
+          status: ready() ? 'ready' : 'not_ready',
+          draining,
+          workers: { size: pool.size, ready: pool.readyCount, busy: pool.busyCount },
+          sessions: stream.sessions.size,
+        }),
+    },
+    WEB_ROOT,
+  );
+  server.on('upgrade', (req, socket, head) => stream.handleUpgrade(req, socket, head));
+  // Slow-loris guard for plain HTTP; WebSocket upgrades have the hello timeout.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.HOST, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ event: 'listening', port, host: config.HOST, workers: pool.size, model: config.MODEL }, 'jipjung listening');
+
+  return {
+    server,
+    pool,
+    stream,
+    port,
+    async close() {
+      draining = true;
+      stream.closeAll(1001, 'server shutting down');
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await pool.close();
+    },
+  };
+}

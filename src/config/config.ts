@@ -1,0 +1,102 @@
+import os from 'node:os';
+import { z } from 'zod';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * Every setting, read from environment variables (or the matching
+ * `--kebab-case` flag, which wins). Names carry their unit. docs/config.md
+ * is checked against this schema by test/config.test.ts.
+ */
+export const configSchema = z.object({
+  PORT: int(0, 65535).default(8080).describe('TCP port of the HTTP and WebSocket server.'),
+  HOST: z.string().min(1).default('0.0.0.0').describe('Address to listen on.'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('pino log level.'),
+  WORKERS: int(1, 256).default(Math.max(1, os.availableParallelism())).describe('Python worker processes (default: one per CPU core).'),
+  PYTHON: z.string().min(1).optional().describe('Python interpreter for the workers (default: the first candidate that imports cv2 and numpy).'),
+  MODEL: z
+    .string()
+    .regex(/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/, 'must be package.module:ClassName')
+    .default('jipjung_model.default_model:ConcentrationModel')
+    .describe('Model class, as `package.module:ClassName`.'),
+  MODEL_PATH: z.string().optional().describe('Extra directory put first on the workers\' PYTHONPATH, for models outside this package.'),
+  MODEL_OPTIONS: z
+    .string()
+    .default('{}')
+    .refine((s) => {
+      try {
+        const v = JSON.parse(s);
+        return typeof v === 'object' && v !== null && !Array.isArray(v);
+      } catch {
+        return false;
+      }
+    }, 'must be a JSON object')
+    .describe('JSON object passed to the model\'s load().'),
+  FPS: int(1, 30).default(5).describe('Frames per second the client is asked to send.'),
+  BATCH_FRAMES: int(1, 300).default(5).describe('Frames per `batch` result.'),
+  WINDOW_FRAMES: int(1, 3000).default(50).describe('Frames per `window` result; a multiple of BATCH_FRAMES.'),
+  MAX_FRAME_BYTES: int(1024, 16 * 1024 * 1024).default(512 * 1024).describe('Largest frame message accepted, header included, in bytes.'),
+  HELLO_TIMEOUT_MS: int(100, 60_000).default(5000).describe('Time a new connection has to send `hello`.'),
+  HEARTBEAT_INTERVAL_MS: int(1000, 300_000).default(15_000).describe('Interval of WebSocket pings; a connection that misses one pong is closed.'),
+  WORKER_START_TIMEOUT_MS: int(1000, 600_000).default(60_000).describe('Time a worker has to load its model and say ready.'),
+  WORKER_REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000).describe('Time a worker has to answer one unit before it is killed and replaced.'),
+  WORKER_MAX_RESTARTS: int(0, 1000).default(5).describe('Restarts allowed within WORKER_RESTART_WINDOW_MS before restarts back off.'),
+  WORKER_RESTART_WINDOW_MS: int(1000, 3_600_000).default(60_000).describe('Window of the restart-intensity limit.'),
+  WORKER_BACKOFF_MAX_MS: int(100, 600_000).default(30_000).describe('Longest delay between restarts of a crash-looping worker.'),
+  SESSION_QUEUE_UNITS: int(1, 100).default(4).describe('Units a session may have waiting for a worker before the oldest is shed.'),
+  SHUTDOWN_TIMEOUT_MS: int(0, 300_000).default(10_000).describe('Time allowed for in-flight units on SIGTERM/SIGINT before exit.'),
+});
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const flagToKey = (flag: string) => flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
+
+/** Parse `--port 9000` / `--port=9000` flags into schema keys. */
+export function parseFlags(argv: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) continue;
+    const eq = arg.indexOf('=');
+    if (eq > 0) out[flagToKey(arg.slice(0, eq))] = arg.slice(eq + 1);
+    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) out[flagToKey(arg)] = argv[++i];
+    else out[flagToKey(arg)] = 'true';
+  }
+  return out;
+}
+
+/** Validate once; report every problem together; freeze the result. */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  argv: readonly string[] = [],
+): Config {
+  const keys = Object.keys(configSchema.shape);
+  const flags = parseFlags(argv);
+  const problems: string[] = [];
+  for (const key of Object.keys(flags)) {
+    if (!keys.includes(key)) problems.push(`--${key.toLowerCase().replace(/_/g, '-')}: unknown flag`);
+  }
+  const input: Record<string, string> = {};
+  for (const key of keys) {
+    const value = flags[key] ?? env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+  } else if (parsed.data.WINDOW_FRAMES % parsed.data.BATCH_FRAMES !== 0) {
+    problems.push(`WINDOW_FRAMES: ${parsed.data.WINDOW_FRAMES} is not a multiple of BATCH_FRAMES (${parsed.data.BATCH_FRAMES})`);
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return Object.freeze(parsed.data);
+}

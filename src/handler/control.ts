@@ -1,0 +1,54 @@
+/**
+ * Client control messages (JSON text), pure code. Parsing never throws:
+ * anything that is not one of the known messages is `null`.
+ */
+
+export const MAX_CONTROL_BYTES = 16 * 1024;
+
+export interface HelloMessage {
+  type: 'hello';
+  token?: string;
+  sessionId?: string;
+  resumeToken?: string;
+  client?: Record<string, unknown>;
+}
+
+export interface ByeMessage {
+  type: 'bye';
+}
+
+export type ControlMessage = HelloMessage | ByeMessage;
+
+const optionalString = (v: unknown, max: number): v is string | undefined =>
+  v === undefined || (typeof v === 'string' && v.length <= max);
+
+export function parseControl(text: string): ControlMessage | null {
+  if (text.length > MAX_CONTROL_BYTES) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const msg = value as Record<string, unknown>;
+  switch (msg.type) {
+    case 'hello': {
+      if (!optionalString(msg.token, 8192) || !optionalString(msg.sessionId, 128) || !optionalString(msg.resumeToken, 256)) {
+        return null;
+      }
+      const client = msg.client;
+      if (client !== undefined && (typeof client !== 'object' || client === null || Array.isArray(client))) return null;
+      const hello: HelloMessage = { type: 'hello' };
+      if (msg.token !== undefined) hello.token = msg.token;
+      if (msg.sessionId !== undefined) hello.sessionId = msg.sessionId;
+      if (msg.resumeToken !== undefined) hello.resumeToken = msg.resumeToken;
+      if (client !== undefined) hello.client = client as Record<string, unknown>;
+      return hello;
+    }
+    case 'bye':
+      return { type: 'bye' };
+    default:
+      return null;
+  }
+}

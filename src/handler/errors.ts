@@ -1,0 +1,88 @@
+/**
+ * The one registry of errors the server reports to clients. Each code is
+ * stable (clients match on it) and documented in docs/errors.md;
+ * test/errors.test.ts keeps the two in step.
+ */
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface ErrorSpec {
+  /** Message sent to the client unless a more specific one is given. */
+  message: string;
+  /** Level at which the server logs it. */
+  logLevel: LogLevel;
+  /** Fatal errors end the session with `closeCode`. */
+  fatal: boolean;
+  closeCode?: number;
+}
+
+export const ERRORS = {
+  hello_required: {
+    message: 'the first message must be {"type":"hello"}, sent within the hello timeout',
+    logLevel: 'info',
+    fatal: true,
+    closeCode: 1008,
+  },
+  bad_message: {
+    message: 'the text message is not a valid control message',
+    logLevel: 'info',
+    fatal: false,
+  },
+  unsupported_version: {
+    message: 'the frame header version is not supported (expected 1)',
+    logLevel: 'info',
+    fatal: false,
+  },
+  unsupported_format: {
+    message: 'the frame format is not supported (1 = JPEG)',
+    logLevel: 'info',
+    fatal: false,
+  },
+  frame_too_large: {
+    message: 'the frame is larger than maxFrameBytes',
+    logLevel: 'info',
+    fatal: false,
+  },
+  frame_invalid: {
+    message: 'the frame is malformed: a 16-byte header followed by a JPEG image is expected',
+    logLevel: 'info',
+    fatal: false,
+  },
+  model_error: {
+    message: 'the model could not analyse these frames; the session goes on',
+    logLevel: 'warn',
+    fatal: false,
+  },
+  overloaded: {
+    message: 'the server is overloaded; try again later',
+    logLevel: 'warn',
+    fatal: true,
+    closeCode: 1013,
+  },
+  internal: {
+    message: 'an internal error occurred',
+    logLevel: 'error',
+    fatal: true,
+    closeCode: 1011,
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export const errorSpec = (code: ErrorCode): ErrorSpec => ERRORS[code];
+
+export interface ErrorMessage {
+  [key: string]: unknown;
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+  seq?: number;
+  fatal: boolean;
+}
+
+export function errorMessage(code: ErrorCode, extra: { seq?: number; message?: string } = {}): ErrorMessage {
+  const spec: ErrorSpec = ERRORS[code];
+  const msg: ErrorMessage = { type: 'error', code, message: extra.message ?? spec.message, fatal: spec.fatal };
+  if (extra.seq !== undefined) msg.seq = extra.seq;
+  return msg;
+}

@@ -1,0 +1,183 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../utils/logger.js';
+import type { AnalyseMeta, ResultBody } from './codec.js';
+import { Worker, WorkerRequestError, type WorkerOptions } from './worker.js';
+
+export interface PoolOptions extends Omit<WorkerOptions, 'logger'> {
+  size: number;
+  maxRestarts: number;
+  restartWindowMs: number;
+  backoffMaxMs: number;
+}
+
+interface Job {
+  meta: AnalyseMeta;
+  frames: Buffer[];
+  attempts: number;
+  resolve: (r: ResultBody) => void;
+  reject: (e: Error) => void;
+}
+
+export type RestartCause = 'crash' | 'timeout' | 'start_failed';
+
+/**
+ * A fixed number of worker slots, each holding one long-lived process that
+ * analyses one unit at a time. A worker that dies is replaced; the unit it
+ * held is retried once on another worker. Restarts beyond the intensity
+ * limit (WORKER_MAX_RESTARTS within WORKER_RESTART_WINDOW_MS) back off
+ * exponentially, so a model that cannot start does not spin a core.
+ *
+ * Emits `idle` whenever a worker can take a unit, `worker_exit` and
+ * `worker_ready` for observers.
+ */
+export class WorkerPool extends EventEmitter {
+  private readonly slots: Array<Worker | null>;
+  private readonly queue: Job[] = [];
+  private readonly restarts: number[] = [];
+  private consecutiveBackoffs = 0;
+  private closing = false;
+  readonly restartCounts: Record<RestartCause, number> = { crash: 0, timeout: 0, start_failed: 0 };
+
+  constructor(
+    private readonly opts: PoolOptions,
+    private readonly logger: Logger,
+  ) {
+    super();
+    this.slots = new Array(opts.size).fill(null);
+  }
+
+  get size(): number {
+    return this.opts.size;
+  }
+
+  get readyCount(): number {
+    return this.slots.filter((w) => w?.ready).length;
+  }
+
+  get idleCount(): number {
+    return this.slots.filter((w) => w?.ready && !w.busy).length - this.queue.length;
+  }
+
+  get busyCount(): number {
+    return this.slots.filter((w) => w?.ready && w.busy).length;
+  }
+
+  workers(): Worker[] {
+    return this.slots.filter((w): w is Worker => w !== null);
+  }
+
+  /** Start every slot; resolves when all are ready, rejects if none can start. */
+  async start(): Promise<void> {
+    const results = await Promise.allSettled(this.slots.map((_, i) => this.spawn(i)));
+    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failures.length === this.slots.length) {
+      throw new Error(`no worker could start: ${failures[0].reason?.message ?? failures[0].reason}`);
+    }
+  }
+
+  /** Analyse a unit on the next free worker. Rejects with WorkerRequestError. */
+  run(meta: AnalyseMeta, frames: Buffer[]): Promise<ResultBody> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ meta, frames, attempts: 0, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const job of this.queue.splice(0)) job.reject(new WorkerRequestError('crash', 'worker pool closed'));
+    await Promise.all(this.workers().map((w) => w.stop()));
+  }
+
+  private dispatch(): void {
+    for (const worker of this.slots) {
+      if (this.queue.length === 0) return;
+      if (!worker?.ready || worker.busy) continue;
+      const job = this.queue.shift()!;
+      job.attempts++;
+      worker.run(job.meta, job.frames).then(
+        (result) => {
+          job.resolve(result);
+          this.afterJob();
+        },
+        (err: WorkerRequestError) => {
+          if (err.failure === 'crash' && job.attempts < 2 && !this.closing) {
+            // The unit may not be at fault: give it one more worker.
+            this.queue.unshift(job);
+          } else {
+            job.reject(err);
+          }
+          this.afterJob();
+        },
+      );
+    }
+  }
+
+  private afterJob(): void {
+    // Settle callbacks run first so the handler can hand over its next unit.
+    queueMicrotask(() => {
+      this.dispatch();
+      if (this.idleCount > 0) this.emit('idle');
+    });
+  }
+
+  private spawn(slot: number): Promise<void> {
+    const worker = new Worker(slot, { ...this.opts, logger: this.logger });
+    this.slots[slot] = worker;
+    worker.on('exit', (code: number | null, signal: string | null) => {
+      const wasReady = worker.info !== null;
+      this.logger.warn(
+        { event: 'worker_exit', worker: slot, workerPid: worker.pid, code, signal, restarts: this.totalRestarts() },
+        'worker exited',
+      );
+      this.emit('worker_exit', { slot, code, signal });
+      if (this.slots[slot] === worker) this.slots[slot] = null;
+      if (!this.closing) this.scheduleRestart(slot, !wasReady ? 'start_failed' : worker.timedOut ? 'timeout' : 'crash');
+      this.dispatch();
+    });
+    return worker.start().then(
+      () => {
+        this.consecutiveBackoffs = 0;
+        this.logger.info(
+          { event: 'worker_start', worker: slot, workerPid: worker.pid, model: worker.info?.model, restarts: this.totalRestarts() },
+          'worker ready',
+        );
+        this.emit('worker_ready', { slot });
+        this.dispatch();
+        if (this.idleCount > 0) this.emit('idle');
+      },
+      (err: Error) => {
+        this.logger.error({ event: 'error', worker: slot, err }, 'worker failed to start');
+        worker.kill();
+        throw err;
+      },
+    );
+  }
+
+  private totalRestarts(): number {
+    return this.restartCounts.crash + this.restartCounts.timeout + this.restartCounts.start_failed;
+  }
+
+  private scheduleRestart(slot: number, cause: RestartCause): void {
+    this.restartCounts[cause]++;
+    const now = Date.now();
+    this.restarts.push(now);
+    while (this.restarts.length > 0 && now - this.restarts[0] > this.opts.restartWindowMs) this.restarts.shift();
+    let delay = 0;
+    if (this.restarts.length > this.opts.maxRestarts) {
+      this.consecutiveBackoffs++;
+      delay = Math.min(this.opts.backoffMaxMs, 250 * 2 ** this.consecutiveBackoffs);
+      this.logger.error(
+        { event: 'worker_backoff', worker: slot, delayMs: delay, restartsInWindow: this.restarts.length },
+        'workers are restarting too often; backing off',
+      );
+    }
+    const timer = setTimeout(() => {
+      if (this.closing) return;
+      this.spawn(slot).catch(() => {
+        /* logged in spawn; its exit schedules the next attempt */
+      });
+    }, delay);
+    timer.unref();
+  }
+}

@@ -1,0 +1,67 @@
+import fs from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import path from 'node:path';
+
+export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+};
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const data = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(data) });
+  res.end(data);
+}
+
+/**
+ * Serves the files directly under `root` (no subdirectories, no dotfiles),
+ * read once at start-up: the demo page is small and fixed.
+ */
+export function staticFiles(root: string): Map<string, { type: string; body: Buffer }> {
+  const files = new Map<string, { type: string; body: Buffer }>();
+  if (!fs.existsSync(root)) return files;
+  for (const name of fs.readdirSync(root)) {
+    const type = CONTENT_TYPES[path.extname(name)];
+    const full = path.join(root, name);
+    if (!type || name.startsWith('.') || !fs.statSync(full).isFile()) continue;
+    files.set(`/${name}`, { type, body: fs.readFileSync(full) });
+  }
+  const index = files.get('/index.html');
+  if (index) files.set('/', index);
+  return files;
+}
+
+/** A small router over node:http: exact paths for GET/HEAD, then static files. */
+export function createHttpServer(routes: Record<string, Route>, webRoot: string): http.Server {
+  const files = staticFiles(webRoot);
+  return http.createServer((req, res) => {
+    const { pathname } = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    const route = routes[pathname];
+    if (route) {
+      Promise.resolve(route(req, res)).catch(() => {
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal' });
+        else res.destroy();
+      });
+      return;
+    }
+    const file = files.get(pathname);
+    if (file) {
+      res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length, 'cache-control': 'no-cache' });
+      res.end(req.method === 'HEAD' ? undefined : file.body);
+      return;
+    }
+    sendJson(res, 404, { error: 'not_found' });
+  });
+}

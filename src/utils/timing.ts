@@ -1,0 +1,2 @@
+/** Milliseconds from a monotonic clock, for durations only. */
+export const nowMs = (): number => performance.now();

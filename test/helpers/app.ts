@@ -1,0 +1,45 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/config/config.js';
+import { startApp, type App } from '../../src/app.js';
+import { createLogger } from '../../src/utils/logger.js';
+
+export const TEST_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const TEST_MODELS = path.join(TEST_DIR, 'models');
+
+export const frame = (name: string): Buffer => fs.readFileSync(path.join(TEST_DIR, 'fixtures', 'frames', name));
+
+export interface TestApp {
+  app: App;
+  url: string;
+  base: string;
+  /** Every log line the instance wrote, parsed. */
+  logs: Array<Record<string, any>>;
+  close(): Promise<void>;
+}
+
+/** A real instance on a free loopback port, with its logs captured as objects. */
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', WORKERS: '2', LOG_LEVEL: 'debug', ...env });
+  const logs: Array<Record<string, any>> = [];
+  let partial = '';
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      partial += chunk.toString();
+      const lines = partial.split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) if (line) logs.push(JSON.parse(line));
+      cb();
+    },
+  });
+  const app = await startApp(config, createLogger(config.LOG_LEVEL, sink));
+  return {
+    app,
+    url: `ws://127.0.0.1:${app.port}/v1/stream`,
+    base: `http://127.0.0.1:${app.port}`,
+    logs,
+    close: () => app.close(),
+  };
+}

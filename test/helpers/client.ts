@@ -1,0 +1,106 @@
+import WebSocket from 'ws';
+import { encodeFrame, FORMAT_JPEG } from '../../src/handler/frame-header.js';
+
+export type Msg = Record<string, any>;
+
+/** A protocol v1 client for tests: records every message and close. */
+export class TestClient {
+  readonly messages: Msg[] = [];
+  closed: { code: number; reason: string } | null = null;
+  private waiters: Array<() => void> = [];
+  private seq = 0;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data, isBinary) => {
+      this.messages.push(isBinary ? { type: '<binary>' } : JSON.parse(data.toString()));
+      this.wake();
+    });
+    ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
+      this.wake();
+    });
+  }
+
+  static async connect(url: string, hello: Msg | null = { type: 'hello' }): Promise<TestClient> {
+    const ws = new WebSocket(url);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const client = new TestClient(ws);
+    if (hello) {
+      ws.send(JSON.stringify(hello));
+      await client.waitFor((m) => m.type === 'welcome');
+    }
+    return client;
+  }
+
+  get welcome(): Msg | undefined {
+    return this.messages.find((m) => m.type === 'welcome');
+  }
+
+  results(kind?: 'batch' | 'window'): Msg[] {
+    return this.messages.filter((m) => m.type === 'result' && (!kind || m.kind === kind));
+  }
+
+  errors(): Msg[] {
+    return this.messages.filter((m) => m.type === 'error');
+  }
+
+  sendFrame(image: Buffer, seq = this.seq++, captureTs = Date.now()): void {
+    this.ws.send(encodeFrame({ format: FORMAT_JPEG, seq, captureTs }, image));
+  }
+
+  sendRaw(data: Buffer | string): void {
+    this.ws.send(data);
+  }
+
+  /** Send frames at `fps` (0 = as fast as possible). */
+  async stream(image: Buffer, count: number, fps = 0): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      this.sendFrame(image);
+      if (fps > 0) await new Promise((r) => setTimeout(r, 1000 / fps));
+    }
+  }
+
+  async bye(): Promise<Msg> {
+    this.ws.send(JSON.stringify({ type: 'bye' }));
+    return this.waitFor((m) => m.type === 'summary');
+  }
+
+  /** Resolves with the first message (already received or future) that matches. */
+  async waitFor(pred: (m: Msg) => boolean, timeoutMs = 30_000): Promise<Msg> {
+    const found = () => this.messages.find(pred);
+    await this.until(() => found() !== undefined || this.closed !== null, timeoutMs);
+    const m = found();
+    if (!m) throw new Error(`connection closed (${JSON.stringify(this.closed)}) before the expected message`);
+    return m;
+  }
+
+  async waitForClose(timeoutMs = 30_000): Promise<{ code: number; reason: string }> {
+    await this.until(() => this.closed !== null, timeoutMs);
+    return this.closed!;
+  }
+
+  async until(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!cond()) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms; ${this.messages.length} messages so far`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 200);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
