@@ -42,7 +42,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     },
     logger,
   );
-  await pool.start();
+  try {
+    await pool.start();
+  } catch (err) {
+    await pool.close();
+    throw err;
+  }
 
   let draining = false;
   const models = new ModelHandler(pool, config, logger);

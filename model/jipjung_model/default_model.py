@@ -23,7 +23,7 @@ Per frame
    - *Tracking*: the student face found in the previous frame (also across
      units, through the context, while no more than ``trackGap`` frames
      apart) is re-found with one crop pass around its last box, kept when
-     that crop scores at least ``trackScore`` (0.7). The whole frame is
+     that crop scores at least ``trackScore`` (0.6). The whole frame is
      re-scanned every ``redetectEvery`` frames (and whenever the track is
      lost) so that other faces are counted and a better student face can
      take over. In the common case this costs 1.2 network passes per frame.
@@ -66,7 +66,7 @@ face looking at the camera). Image coordinates, y down.
 
 Plausibility: a detection whose face frame is not that of an upright face
 is a face that is present but not attending (``posePlausible: false``,
-``state: "distracted"``, score 0): |roll| > 40 deg (head on its side or
+``state: "distracted"``, score 0): |roll| > 45 deg (head on its side or
 upside down -- BlazeFace finds faces rotated by 45-90 deg and gives their
 roll correctly), or the nose not clearly below the eye line (n.y*d/w <
 0.08 with w the box width), or the mouth not below the nose, or the mouth
@@ -76,7 +76,7 @@ are plausible; their yaw comes out large.
 Scores and states
 -----------------
 Frame score (usable frames): 0 without a usable face; otherwise
-100 * f(|yaw|; 15, 45) * f(|pitch|; 15, 45) * f(|roll|; 20, 40) * c, where
+100 * f(|yaw|; 15, 45) * f(|pitch|; 15, 45) * f(|roll|; 25, 45) * c, where
 f(x; lo, hi) is 1 up to lo, 0 from hi, a half-cosine between; c = 1 while
 the face centre is within 60% of the half-frame from the centre (Chebyshev
 distance), easing to 0.5 at the frame edge. State: ``absent`` without a
@@ -114,7 +114,7 @@ DEFAULTS: dict[str, Any] = {
     "candidateScore": 0.25,
     "maxCandidates": 3,
     "acceptScore": 0.75,
-    "trackScore": 0.7,
+    "trackScore": 0.6,
     "trackGap": 10,
     "redetectEvery": 5,
     "minBrightness": 30.0,
@@ -126,12 +126,12 @@ DEFAULTS: dict[str, Any] = {
 YAW_DEPTH = 1.6  # nose-tip depth + ear depth, in inter-eye distances
 PITCH_T0 = 0.57  # frontal nose/mouth ratio from the eye line
 PITCH_P, PITCH_B, PITCH_Q = 70.0, 20.0, 8.0  # mm: eye-mouth height, eye depth, eye-mouth depth
-MAX_ROLL = 40.0
+MAX_ROLL = 45.0
 
 # Frame score limits, degrees.
 YAW_OK, YAW_OFF = 15.0, 45.0
 PITCH_OK, PITCH_OFF = 15.0, 45.0
-ROLL_OK, ROLL_OFF = 20.0, 40.0
+ROLL_OK, ROLL_OFF = 25.0, 45.0
 FOCUSED_SCORE = 50.0
 
 
