@@ -2,7 +2,9 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Config } from './config/config.js';
+import { FrameBudget } from './handler/frame-budget.js';
 import { FrameHandler } from './handler/frame-handler.js';
+import { LoadMonitor } from './handler/load-monitor.js';
 import { ModelHandler } from './handler/model-handler.js';
 import { findPython, MODEL_DIR } from './ipc/python.js';
 import { WorkerPool } from './ipc/worker-pool.js';
@@ -14,6 +16,8 @@ export const WEB_ROOT = path.resolve(MODEL_DIR, '..', 'web');
 
 export interface App {
   server: http.Server;
+  budget: FrameBudget;
+  models: ModelHandler;
   pool: WorkerPool;
   stream: StreamServer;
   /** Bound port (useful with PORT=0). */
@@ -50,14 +54,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   }
 
   let draining = false;
-  const models = new ModelHandler(pool, config, logger);
-  const frames = new FrameHandler(config, models, logger);
+  const budget = new FrameBudget(config.FRAME_BUDGET_BYTES);
+  const models = new ModelHandler(pool, budget, config, logger);
+  const frames = new FrameHandler(config, models, budget, logger);
+  const load = new LoadMonitor(config.FPS, config.LATENCY_TARGET_MS);
   const modelInfo = () => {
     const info = pool.workers().find((w) => w.info)?.info;
     return info ? { name: info.model, version: info.version } : null;
   };
   const ready = () => !draining && pool.readyCount > 0;
-  const stream = new StreamServer({ config, logger, frames, models, accepting: ready, modelInfo });
+  const stream = new StreamServer({ config, logger, frames, models, load, accepting: ready, modelInfo });
 
   const server = createHttpServer(
     {
@@ -86,12 +92,15 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   return {
     server,
+    budget,
+    models,
     pool,
     stream,
     port,
     async close() {
       draining = true;
       stream.closeAll(1001, 'server shutting down');
+      frames.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await pool.close();
     },

@@ -60,8 +60,8 @@ describe('client protocol v1', () => {
     await c.until(() => c.results('batch').length === 2);
     expect(c.errors().map((e) => [e.code, e.seq, e.fatal])).toEqual([
       ['frame_invalid', undefined, false],
-      ['frame_invalid', 3, false],
-      ['frame_invalid', 3, false],
+      ['jpeg_invalid', 3, false],
+      ['jpeg_invalid', 3, false],
       ['unsupported_format', 3, false],
       ['unsupported_version', 3, false],
       ['bad_message', undefined, false],
@@ -72,7 +72,7 @@ describe('client protocol v1', () => {
       framesReceived: 15,
       framesAnalyzed: 10,
       framesRejected: 5,
-      rejected: { frame_invalid: 3, unsupported_format: 1, unsupported_version: 1 },
+      rejected: { frame_invalid: 1, jpeg_invalid: 2, unsupported_format: 1, unsupported_version: 1 },
     });
   });
 

@@ -184,8 +184,8 @@ class BlazeFace:
         size = self.size
         cx, cy = detection.center
         side = REFINE_SCALE * max(detection.box[2], detection.box[3])
-        if side < 4:
-            return detection
+        if not (np.isfinite(side) and np.isfinite(cx) and np.isfinite(cy)) or side < 4:
+            return Detection(0.0, detection.box, detection.keypoints)
         k = size / side  # image px -> crop input px
         x0, y0 = cx - side / 2, cy - side / 2
         m = np.array([[k, 0, -x0 * k], [0, k, -y0 * k]], np.float32)

@@ -187,6 +187,31 @@ def _iou(a: tuple, b: tuple) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _same_face(a: Detection, b: Detection) -> bool:
+    """Overlapping boxes, or one box's centre inside the other."""
+    if _iou(a.box, b.box) > 0.3:
+        return True
+    for p, q in ((a, b), (b, a)):
+        cx, cy = p.center
+        x, y, w, h = q.box
+        if x <= cx <= x + w and y <= cy <= y + h:
+            return True
+    return False
+
+
+def _valid_track(track: Any) -> dict[str, Any] | None:
+    """The context's track if well-formed (it round-trips through the
+    server as JSON), else None."""
+    try:
+        box = [float(v) for v in track["box"]]
+        seq, scan_seq = int(track["seq"]), int(track["scanSeq"])
+    except (TypeError, KeyError, ValueError):
+        return None
+    if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[2] <= 0 or box[3] <= 0:
+        return None
+    return {"box": box, "seq": seq, "scanSeq": scan_seq}
+
+
 def _r(x: float | None, nd: int = 1) -> float | None:
     return None if x is None else round(float(x), nd)
 
@@ -243,11 +268,12 @@ class ConcentrationModel(Model):
         if scan:
             cands = self.detector.detect(image, o["candidateScore"])
             for cand in cands[: o["maxCandidates"]]:
-                if any(_iou(cand.box, f.box) > 0.3 for f in faces):
-                    continue
+                if any(_same_face(cand, f) for f in faces):
+                    continue  # already verified (whole-frame boxes are coarse)
                 found = self._verify(image, cand)
-                if found is not None and not any(_iou(found.box, f.box) > 0.3 for f in faces):
+                if found is not None and not any(_same_face(found, f) for f in faces):
                     faces.append(found)
+        faces = [f for f in faces if np.all(np.isfinite(f.box)) and np.all(np.isfinite(f.keypoints))]
         student = None
         if faces:
             def priority(f: Detection) -> float:
@@ -261,7 +287,7 @@ class ConcentrationModel(Model):
             new_track = {
                 "box": [x / w, y / h, bw / w, bh / h],
                 "seq": seq,
-                "scanSeq": seq if scan else track["scanSeq"],
+                "scanSeq": seq if scan or track is None else track["scanSeq"],
             }
         return faces, student, new_track, scan
 
@@ -362,7 +388,7 @@ class ConcentrationModel(Model):
         if self.detector is None:
             self.load({})
         context = dict(context or {})
-        track = context.get("track")
+        track = _valid_track(context.get("track"))
         frames = []
         for frame in unit.frames:
             if track is not None and not (0 < frame.seq - track["seq"] <= self.options["trackGap"]):

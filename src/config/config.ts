@@ -46,7 +46,23 @@ export const configSchema = z.object({
   WORKER_MAX_RESTARTS: int(0, 1000).default(5).describe('Restarts allowed within WORKER_RESTART_WINDOW_MS before restarts back off.'),
   WORKER_RESTART_WINDOW_MS: int(1000, 3_600_000).default(60_000).describe('Window of the restart-intensity limit.'),
   WORKER_BACKOFF_MAX_MS: int(100, 600_000).default(30_000).describe('Longest delay between restarts of a crash-looping worker.'),
+  MAX_IMAGE_WIDTH: int(16, 16384).default(1920).describe('Largest image width accepted, in pixels (checked in the JPEG header before decoding).'),
+  MAX_IMAGE_HEIGHT: int(16, 16384).default(1920).describe('Largest image height accepted, in pixels.'),
+  REORDER_MAX_FRAMES: int(0, 100).default(5).describe('Frames held waiting for a missing earlier seq before the gap is given up as lost.'),
+  REORDER_MAX_WAIT_MS: int(0, 10_000).default(400).describe('Longest a frame waits for a missing earlier seq.'),
+  RESYNC_GAP_FRAMES: int(2, 1_000_000).default(150).describe('A seq jump at least this far (ahead or back) re-syncs the session instead of counting lost frames.'),
+  CAPTURE_TS_TOLERANCE_MS: int(100, 3_600_000).default(30_000).describe('Largest distance of a captureTs from the session\'s estimated clock.'),
+  RATE_BURST_FRAMES: int(1, 1000).default(10).describe('Frames a client may send above its fps in a burst before they are dropped as rate_limited.'),
+  RATE_ABUSE_FRAMES: int(1, 100_000).default(100).describe('rate_limited frames within 10 s that close the session with 1008.'),
   SESSION_QUEUE_UNITS: int(1, 100).default(4).describe('Units a session may have waiting for a worker before the oldest is shed.'),
+  SESSION_QUEUE_BYTES: int(64 * 1024, 1024 ** 3).default(4 * 1024 * 1024).describe('Bytes of frames a session may have waiting for a worker before the oldest unit is shed.'),
+  FRAME_BUDGET_BYTES: int(1024 * 1024, 64 * 1024 ** 3)
+    .default(Math.min(1024 ** 3, Math.max(64 * 1024 ** 2, Math.round(os.totalmem() * 0.02))))
+    .describe('Bytes of frames all sessions together may hold (default: 2% of memory, 64 MiB to 1 GiB).'),
+  MAX_UNIT_AGE_MS: int(100, 600_000).default(3000).describe('A unit that waited this long for a worker is shed: a fresh result is worth more than a stale one.'),
+  LATENCY_TARGET_MS: int(50, 60_000).default(1000).describe('Queue wait above which the instance counts as overloaded and throttles clients.'),
+  SEND_BUFFER_BYTES: int(16 * 1024, 64 * 1024 ** 2).default(1024 * 1024).describe('Bytes queued to a client above which its batch results are coalesced.'),
+  SLOW_CLIENT_TIMEOUT_MS: int(1000, 600_000).default(30_000).describe('Time a client may stay above SEND_BUFFER_BYTES before it is disconnected.'),
   SHUTDOWN_TIMEOUT_MS: int(0, 300_000).default(10_000).describe('Time allowed for in-flight units on SIGTERM/SIGINT before exit.'),
 });
 

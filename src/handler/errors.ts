@@ -44,9 +44,46 @@ export const ERRORS = {
     fatal: false,
   },
   frame_invalid: {
-    message: 'the frame is malformed: a 16-byte header followed by a JPEG image is expected',
+    message: 'the frame is malformed: a 16-byte header followed by an image is expected',
     logLevel: 'info',
     fatal: false,
+  },
+  jpeg_invalid: {
+    message: 'the image is not a well-formed JPEG (SOI, marker segments, a start-of-frame, scan data)',
+    logLevel: 'info',
+    fatal: false,
+  },
+  jpeg_truncated: {
+    message: 'the JPEG image is truncated (no EOI marker at its end)',
+    logLevel: 'info',
+    fatal: false,
+  },
+  image_too_large: {
+    message: 'the image width or height is above the limit',
+    logLevel: 'info',
+    fatal: false,
+  },
+  image_undecodable: {
+    message: 'the image passed the structural checks but could not be decoded, or decoded to another size than its header says',
+    logLevel: 'info',
+    fatal: false,
+  },
+  timestamp_invalid: {
+    message: 'captureTs is far from the session\'s clock, or runs backwards while seq runs forwards',
+    logLevel: 'info',
+    fatal: false,
+  },
+  rate_limited: {
+    message: 'frames were sent far faster than the announced fps for too long',
+    logLevel: 'warn',
+    fatal: true,
+    closeCode: 1008,
+  },
+  slow_consumer: {
+    message: 'the client did not read its results for too long',
+    logLevel: 'warn',
+    fatal: true,
+    closeCode: 1008,
   },
   model_error: {
     message: 'the model could not analyse these frames; the session goes on',

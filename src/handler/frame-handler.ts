@@ -1,65 +1,190 @@
 import type { Config } from '../config/config.js';
-import type { Session } from '../server/session.js';
+import type { DropReason, Session } from '../server/session.js';
 import type { Logger } from '../utils/logger.js';
 import { nowMs } from '../utils/timing.js';
-import { ERRORS, errorMessage, type ErrorCode } from './errors.js';
+import { errorMessage, errorSpec, type ErrorCode } from './errors.js';
+import type { FrameBudget } from './frame-budget.js';
 import { parseFrame } from './frame-header.js';
+import { inspectJpeg, type ImageLimits } from './jpeg.js';
 import type { ModelHandler } from './model-handler.js';
+import type { ReorderEvent } from './reorder-buffer.js';
+import type { FrameEntry } from './unit-builder.js';
 
 export interface FrameHandlerHooks {
   onReceived?(session: Session, bytes: number): void;
   onRejected?(session: Session, code: ErrorCode): void;
+  onDropped?(session: Session, reason: DropReason, n: number): void;
 }
 
 /** Logged rejections per session; past it they are only counted, so a bad client cannot flood the log. */
 const REJECTION_LOG_LIMIT = 20;
+/** At most one rate_limited notice per session in this many ms. */
+const RATE_NOTICE_INTERVAL_MS = 10_000;
 
 /**
- * Checks each binary frame message, refuses what is malformed with an
- * `error` that names the seq, and groups the rest into units for the
- * model handler.
+ * The frame path up to the model handler. Each binary message goes, in
+ * this order, through: the session's rate limit, the header check, the
+ * JPEG structure check, the clock check, the global byte budget, the
+ * reorder buffer and the unit builder. Every frame ends counted: analysed
+ * later by the model handler, rejected here with an error naming its seq,
+ * or dropped with a reason.
  */
 export class FrameHandler {
   private readonly logged = new WeakMap<Session, number>();
+  private readonly waiting = new Set<Session>();
+  private readonly limits: ImageLimits;
+  private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly config: Config,
     private readonly models: ModelHandler,
+    private readonly budget: FrameBudget,
     private readonly logger: Logger,
     private readonly hooks: FrameHandlerHooks = {},
-  ) {}
+  ) {
+    this.limits = { maxWidth: config.MAX_IMAGE_WIDTH, maxHeight: config.MAX_IMAGE_HEIGHT };
+    // Frames waiting for a missing seq are released by time as well as by arrival.
+    this.timer = setInterval(() => this.pollReorder(), Math.max(20, Math.min(100, config.REORDER_MAX_WAIT_MS / 2)));
+    this.timer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
 
   handle(session: Session, data: Buffer): void {
+    const now = nowMs();
     session.outcomes.received++;
     this.hooks.onReceived?.(session, data.length);
+
+    if (!session.rate.take(now)) {
+      this.rateLimited(session, now);
+      return;
+    }
     const parsed = parseFrame(data, this.config.MAX_FRAME_BYTES);
     if (!parsed.ok) {
-      this.reject(session, parsed.code, parsed.seq, parsed.detail);
+      this.reject(session, parsed.code, parsed.seq, parsed.detail, false);
       return;
     }
     const { header, image } = parsed;
-    const unit = session.units.push(
-      // Own copy: the socket's receive buffer must not be pinned by a frame waiting in a queue.
-      { seq: header.seq, captureTs: header.captureTs, format: header.format, image: Buffer.from(image), receivedAt: nowMs() },
-      nowMs(),
-    );
-    if (unit) this.models.enqueue(session, unit);
+    const jpeg = inspectJpeg(image, this.limits);
+    if (!jpeg.ok) {
+      this.reject(session, jpeg.code, header.seq, jpeg.detail, true, header.captureTs);
+      return;
+    }
+    const clock = session.clock.check(header.seq, header.captureTs, Date.now());
+    if (!clock.ok) {
+      this.reject(session, 'timestamp_invalid', header.seq, clock.detail!, true, header.captureTs);
+      return;
+    }
+    if (!this.budget.hasRoom(image.length) && !this.models.shedFor(image.length)) {
+      this.drop(session, 'shed');
+      this.place(session, { seq: header.seq, captureTs: header.captureTs, item: null, refused: 'shed' }, now);
+      return;
+    }
+    // Own copy: the socket's receive buffer must not be pinned by a frame waiting in a queue.
+    const entry: FrameEntry = {
+      seq: header.seq,
+      captureTs: header.captureTs,
+      format: header.format,
+      width: jpeg.width,
+      height: jpeg.height,
+      image: Buffer.from(image),
+      receivedAt: now,
+    };
+    this.budget.acquire(entry.image.length);
+    const verdict = this.place(session, { seq: entry.seq, captureTs: entry.captureTs, item: entry }, now);
+    if (verdict !== 'accepted') {
+      this.budget.release(entry.image.length);
+      this.drop(session, verdict);
+      session.units.note(verdict);
+      if (verdict === 'late') session.outcomes.lost--;
+    }
   }
 
-  /** Close the open batch and window at the end of a session. */
+  /** End of session: hand on everything held and close the open batch and window. */
   finish(session: Session): void {
-    const unit = session.units.flush(nowMs());
+    const now = nowMs();
+    this.forward(session, session.reorder.drain(), now);
+    const unit = session.units.flush(now);
     if (unit) this.models.enqueue(session, unit);
+    this.waiting.delete(session);
   }
 
-  private reject(session: Session, code: ErrorCode, seq: number | undefined, detail: string): void {
+  /** A session that went away: free what it holds before the model handler. */
+  discard(session: Session): void {
+    this.waiting.delete(session);
+    const held = [...session.reorder.heldItems(), ...session.units.heldFrames()];
+    for (const f of held) this.budget.release(f.image.length);
+    this.drop(session, 'session_closed', held.length);
+  }
+
+  private place(session: Session, slot: Parameters<Session['reorder']['push']>[0], now: number) {
+    const { verdict, events } = session.reorder.push(slot, now);
+    this.forward(session, events, now);
+    if (session.reorder.size > 0) this.waiting.add(session);
+    else this.waiting.delete(session);
+    return verdict;
+  }
+
+  private forward(session: Session, events: ReorderEvent<FrameEntry>[], now: number): void {
+    if (events.length === 0) return;
+    for (const e of events) {
+      if (e.kind === 'lost') session.outcomes.lost += e.seqTo - e.seqFrom + 1;
+      else if (e.kind === 'resync') {
+        session.outcomes.resyncs++;
+        this.logger.info({ event: 'resync', sessionId: session.id, fromSeq: e.fromSeq, toSeq: e.toSeq }, 'seq re-synced');
+      }
+    }
+    for (const unit of session.units.consume(events, now)) this.models.enqueue(session, unit);
+  }
+
+  private pollReorder(): void {
+    const now = nowMs();
+    for (const session of this.waiting) {
+      this.forward(session, session.reorder.poll(now), now);
+      if (session.reorder.size === 0) this.waiting.delete(session);
+    }
+  }
+
+  private rateLimited(session: Session, now: number): void {
+    this.drop(session, 'rate_limited');
+    session.units.note('rateLimited');
+    if (session.rateAbuse.add(now) > this.config.RATE_ABUSE_FRAMES) {
+      this.logger.warn({ event: 'rate_abuse', sessionId: session.id }, 'closing a session that keeps sending too fast');
+      session.send(errorMessage('rate_limited'));
+      session.disconnect(errorSpec('rate_limited').closeCode ?? 1008, 'rate_limited');
+      return;
+    }
+    if (now - session.rateNoticeAt >= RATE_NOTICE_INTERVAL_MS) {
+      session.rateNoticeAt = now;
+      session.send({
+        type: 'notice',
+        code: 'rate_limited',
+        fps: session.rate.rate,
+        message: `frames above ${session.rate.rate} fps are dropped; send at most ${session.rate.rate} frames a second`,
+      });
+    }
+  }
+
+  private drop(session: Session, reason: DropReason, n = 1): void {
+    if (n <= 0) return;
+    session.drop(reason, n);
+    this.hooks.onDropped?.(session, reason, n);
+  }
+
+  private reject(session: Session, code: ErrorCode, seq: number | undefined, detail: string, hasSlot: boolean, captureTs = 0): void {
     session.reject(code);
     this.hooks.onRejected?.(session, code);
     session.send(errorMessage(code, { seq }));
+    // A refused frame whose header was sound keeps its seq slot, so it is
+    // not counted lost as well; one with a broken header has no trustworthy seq.
+    if (hasSlot && seq !== undefined) this.place(session, { seq, captureTs, item: null, refused: 'rejected' }, nowMs());
+    else session.units.note('rejected');
     const n = (this.logged.get(session) ?? 0) + 1;
     this.logged.set(session, n);
     if (n <= REJECTION_LOG_LIMIT) {
-      this.logger[ERRORS[code].logLevel](
+      this.logger[errorSpec(code).logLevel](
         { event: 'frame_rejected', sessionId: session.id, code, seq, detail, sampled: n === REJECTION_LOG_LIMIT },
         'frame rejected',
       );

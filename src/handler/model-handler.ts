@@ -2,10 +2,11 @@ import type { Config } from '../config/config.js';
 import type { AnalyseMeta, OutcomeBody, ResultBody } from '../ipc/codec.js';
 import type { WorkerPool } from '../ipc/worker-pool.js';
 import { WorkerRequestError } from '../ipc/worker.js';
-import { STATES, type Session, type State } from '../server/session.js';
+import { STATES, type DropReason, type OutboundMessage, type Session, type State } from '../server/session.js';
 import type { Logger } from '../utils/logger.js';
 import { nowMs } from '../utils/timing.js';
 import { errorMessage } from './errors.js';
+import type { FrameBudget } from './frame-budget.js';
 import type { Unit } from './unit-builder.js';
 
 export interface UnitTiming {
@@ -18,8 +19,12 @@ export interface ModelHandlerHooks {
   /** Called once per unit that reached a worker and came back. */
   onUnitDone?(session: Session, unit: Unit, timing: UnitTiming): void;
   /** Called for every result message sent. */
-  onResult?(session: Session, kind: 'batch' | 'window'): void;
+  onResult?(session: Session, kind: 'batch' | 'window', unit: Unit): void;
+  onDropped?(session: Session, reason: DropReason, n: number): void;
+  onAnalysed?(session: Session, n: number): void;
 }
+
+const unitBytes = (unit: Unit) => unit.frames.reduce((n, f) => n + f.image.length, 0);
 
 /**
  * Hands units to the worker pool and results back to sessions.
@@ -27,47 +32,108 @@ export interface ModelHandlerHooks {
  * A session has at most one unit at a worker, because each unit needs the
  * model context the previous one returned. Sessions with a unit ready wait
  * in a ring and are served round-robin, so a busy session cannot starve a
- * quiet one. A session's queue is bounded: when the workers fall behind,
- * its oldest waiting unit gives up its frames (counted as `shed`) but still
- * travels, empty, so results keep their cadence and windows still close.
+ * quiet one.
+ *
+ * When the workers fall behind, load is shed where it hurts least: a unit
+ * that waited longer than MAX_UNIT_AGE_MS, a session's oldest unit past its
+ * queue limits, and, when the global frame budget is full, the oldest unit
+ * of the session holding the most bytes. A shed unit gives up its frames
+ * (counted as `shed`) but still travels, empty, so the session keeps its
+ * result cadence and its windows still close.
  */
 export class ModelHandler {
   private readonly ring: Session[] = [];
-  private readonly onIdle = () => this.pump();
+  private readonly queued = new Set<Session>();
+  /** Frames shed since start, for the load monitor. */
+  shedTotal = 0;
+  analysedTotal = 0;
 
   constructor(
     private readonly pool: WorkerPool,
+    private readonly budget: FrameBudget,
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly hooks: ModelHandlerHooks = {},
   ) {
-    pool.on('idle', this.onIdle);
+    pool.on('idle', () => this.pump());
   }
 
-  /** Frames waiting in session queues, for gauges. */
+  /** Units waiting for a worker, over all sessions. */
   queuedUnits(): number {
-    return this.ring.reduce((n, s) => n + s.queue.length, 0);
+    let n = 0;
+    for (const s of this.queued) n += s.queue.length;
+    return n;
+  }
+
+  /** How long the oldest waiting unit has waited, in ms. */
+  oldestWaitMs(now = nowMs()): number {
+    let oldest = now;
+    for (const s of this.queued) if (s.queue.length > 0) oldest = Math.min(oldest, s.queue[0].createdAt);
+    return now - oldest;
   }
 
   enqueue(session: Session, unit: Unit): void {
     session.queue.push(unit);
-    if (session.queue.length > this.config.SESSION_QUEUE_UNITS) {
-      const oldest = session.queue.find((u) => u.frames.length > 0);
-      if (oldest) {
-        session.drop('shed', oldest.frames.length);
-        oldest.shed += oldest.frames.length;
-        oldest.frames = [];
-      }
-    }
+    session.queuedBytes += unitBytes(unit);
+    this.queued.add(session);
+    while (
+      (session.queue.length > this.config.SESSION_QUEUE_UNITS || session.queuedBytes > this.config.SESSION_QUEUE_BYTES) &&
+      this.shedOldest(session)
+    );
     if (!session.inFlight && !this.ring.includes(session)) this.ring.push(session);
     this.pump();
+  }
+
+  /**
+   * Make room in the frame budget for `bytes` by shedding queued units,
+   * from the session holding the most first. False when nothing queued is left to shed.
+   */
+  shedFor(bytes: number): boolean {
+    while (!this.budget.hasRoom(bytes)) {
+      let victim: Session | null = null;
+      for (const s of this.queued) if (s.queuedBytes > 0 && (!victim || s.queuedBytes > victim.queuedBytes)) victim = s;
+      if (!victim || !this.shedOldest(victim)) return false;
+    }
+    return true;
   }
 
   /** Forget a session that went away: its waiting frames are dropped. */
   remove(session: Session): void {
     const i = this.ring.indexOf(session);
     if (i >= 0) this.ring.splice(i, 1);
-    for (const unit of session.queue.splice(0)) session.drop('session_closed', unit.frames.length);
+    for (const unit of session.queue.splice(0)) {
+      this.budget.release(unitBytes(unit));
+      this.drop(session, 'session_closed', unit.frames.length);
+    }
+    session.queuedBytes = 0;
+    this.queued.delete(session);
+  }
+
+  /** Set by the stream server to learn when a session's unit is answered. */
+  onSettled?: (session: Session) => void;
+
+  private drop(session: Session, reason: DropReason, n: number): void {
+    if (n <= 0) return;
+    session.drop(reason, n);
+    this.hooks.onDropped?.(session, reason, n);
+  }
+
+  private shedUnit(session: Session, unit: Unit): void {
+    const n = unit.frames.length;
+    const bytes = unitBytes(unit);
+    session.queuedBytes -= bytes;
+    this.budget.release(bytes);
+    unit.counts.shed += n;
+    unit.frames = [];
+    this.shedTotal += n;
+    this.drop(session, 'shed', n);
+  }
+
+  private shedOldest(session: Session): boolean {
+    const oldest = session.queue.find((u) => u.frames.length > 0);
+    if (!oldest) return false;
+    this.shedUnit(session, oldest);
+    return true;
   }
 
   private pump(): void {
@@ -75,6 +141,9 @@ export class ModelHandler {
       const session = this.ring.shift()!;
       const unit = session.queue.shift();
       if (!unit) continue;
+      if (session.queue.length === 0) this.queued.delete(session);
+      if (unit.frames.length > 0 && nowMs() - unit.createdAt > this.config.MAX_UNIT_AGE_MS) this.shedUnit(session, unit);
+      session.queuedBytes -= unitBytes(unit);
       this.dispatch(session, unit);
     }
   }
@@ -87,42 +156,51 @@ export class ModelHandler {
       batchFrames: this.config.BATCH_FRAMES,
       windowFrames: this.config.WINDOW_FRAMES,
       fps: this.config.FPS,
-      frames: unit.frames.map((f) => ({ seq: f.seq, captureTs: f.captureTs, format: f.format })),
+      frames: unit.frames.map((f) => ({ seq: f.seq, captureTs: f.captureTs, format: f.format, width: f.width, height: f.height })),
       context: session.context,
     };
+    const bytes = unitBytes(unit);
     const sentAt = nowMs();
-    this.pool.run(meta, unit.frames.map((f) => f.image)).then(
-      (result) => {
-        const ipcMs = nowMs() - sentAt;
-        this.hooks.onUnitDone?.(session, unit, { queueMs: sentAt - unit.createdAt, ipcMs, modelMs: result.modelMs });
-        this.deliver(session, unit, result);
-      },
-      (err: unknown) => this.fail(session, unit, err),
-    ).finally(() => {
-      session.inFlight = false;
-      if (session.queue.length > 0 && !session.closed) this.ring.push(session);
-      this.onSettled?.(session);
-      this.pump();
-    });
+    this.pool
+      .run(
+        meta,
+        unit.frames.map((f) => f.image),
+      )
+      .then(
+        (result) => {
+          this.hooks.onUnitDone?.(session, unit, { queueMs: sentAt - unit.createdAt, ipcMs: nowMs() - sentAt, modelMs: result.modelMs });
+          this.deliver(session, unit, result);
+        },
+        (err: unknown) => this.fail(session, unit, err),
+      )
+      .finally(() => {
+        this.budget.release(bytes);
+        session.inFlight = false;
+        if (session.queue.length > 0 && !session.closed) this.ring.push(session);
+        this.onSettled?.(session);
+        this.pump();
+      });
   }
-
-  /** Set by the stream server to learn when a session's unit is answered. */
-  onSettled?: (session: Session) => void;
 
   private deliver(session: Session, unit: Unit, result: ResultBody): void {
     session.context = result.context ?? null;
     const frames = result.frames;
-    const analysed = frames.filter((f) => f.analysed).length;
-    session.outcomes.analysed += analysed;
+    let analysed = 0;
     for (let i = 0; i < frames.length; i++) {
-      if (frames[i].analysed) continue;
-      session.reject('frame_invalid');
-      session.send(errorMessage('frame_invalid', { seq: unit.frames[i]?.seq, message: `the image could not be decoded (${String(frames[i].error ?? 'invalid')})` }));
+      if (frames[i].analysed) {
+        analysed++;
+        continue;
+      }
+      session.reject('image_undecodable');
+      unit.counts.rejected++;
+      if (unit.windowCounts) unit.windowCounts.rejected++;
+      session.send(errorMessage('image_undecodable', { seq: unit.frames[i]?.seq }));
     }
+    session.outcomes.analysed += analysed;
+    this.analysedTotal += analysed;
+    this.hooks.onAnalysed?.(session, analysed);
     this.sendBatch(session, unit, result.batch, analysed, frames);
-    if (unit.closesWindow) {
-      this.sendWindow(session, unit, result.window ?? { score: null, state: 'unknown', signals: {} }, analysed);
-    }
+    if (unit.closesWindow) this.sendWindow(session, unit, result.window ?? { score: null, state: 'unknown', signals: {} });
   }
 
   private fail(session: Session, unit: Unit, err: unknown): void {
@@ -131,19 +209,19 @@ export class ModelHandler {
       { event: 'error', sessionId: session.id, seqFrom: unit.seqFrom, seqTo: unit.seqTo, failure, err },
       'unit not analysed',
     );
-    session.drop('model_error', unit.frames.length);
+    this.drop(session, 'model_error', unit.frames.length);
     session.send(errorMessage('model_error', { seq: unit.seqFrom }));
     const none: OutcomeBody = { score: null, state: 'unknown', signals: { error: 'model_error' } };
     this.sendBatch(session, unit, none, 0, []);
-    if (unit.closesWindow) this.sendWindow(session, unit, none, 0);
+    if (unit.closesWindow) this.sendWindow(session, unit, none);
   }
 
   private sendBatch(session: Session, unit: Unit, outcome: OutcomeBody, analysed: number, frames: ResultBody['frames']): void {
     session.windowAnalysed += analysed;
-    if (unit.frames.length === 0 && unit.shed === 0) return; // an end-of-session unit that only closes the window
+    if (unit.slots === 0) return; // a unit that only closes the window at the end of a session
     const state = asState(outcome.state);
-    session.recordBatch(outcome.score, state, analysed, this.config.FPS, unit.frames.length + unit.shed);
-    const message: Record<string, unknown> & { type: string } = {
+    session.recordBatch(outcome.score, state, analysed, unit.slots);
+    const message: OutboundMessage = {
       type: 'result',
       kind: 'batch',
       resultId: session.nextResultId++,
@@ -153,15 +231,15 @@ export class ModelHandler {
       score: outcome.score,
       state,
       signals: outcome.signals,
+      counts: unit.counts,
       frames: frames.map((f, i) => ({ ...f, seq: unit.frames[i]?.seq })),
     };
-    if (unit.shed > 0) message.framesShed = unit.shed;
     session.send(message);
-    this.hooks.onResult?.(session, 'batch');
+    this.hooks.onResult?.(session, 'batch', unit);
   }
 
-  private sendWindow(session: Session, unit: Unit, outcome: OutcomeBody, analysed: number): void {
-    const windowAnalysed = session.windowAnalysed;
+  private sendWindow(session: Session, unit: Unit, outcome: OutcomeBody): void {
+    const analysed = session.windowAnalysed;
     session.windowAnalysed = 0;
     session.send({
       type: 'result',
@@ -169,12 +247,13 @@ export class ModelHandler {
       resultId: session.nextResultId++,
       seqFrom: unit.windowSeqFrom,
       seqTo: unit.windowSeqTo,
-      framesAnalyzed: windowAnalysed,
+      framesAnalyzed: analysed,
       score: outcome.score,
       state: asState(outcome.state),
       signals: outcome.signals,
+      counts: unit.windowCounts,
     });
-    this.hooks.onResult?.(session, 'window');
+    this.hooks.onResult?.(session, 'window', unit);
   }
 }
 

@@ -1,85 +1,159 @@
 /**
- * Groups a session's accepted frames, in seq order, into units of
- * `batchFrames` frames; every `windowFrames / batchFrames`-th unit closes a
- * window. Pure state, no I/O.
+ * Groups a session's seq slots, handed on in order by the reorder buffer,
+ * into fixed units, pure state, no I/O.
+ *
+ * Units are made of seq slots, not of received frames: batch k covers the
+ * `batchFrames` seqs from `base + k * batchFrames`, so under loss a batch
+ * still stands for the same second of capture and says how many of its
+ * frames were lost. Every `windowFrames / batchFrames`-th batch closes a
+ * window. A re-sync or the end of the session closes the open batch and
+ * window early.
  */
+import type { ReorderEvent } from './reorder-buffer.js';
 
 export interface FrameEntry {
   seq: number;
   captureTs: number;
   format: number;
+  width: number;
+  height: number;
   image: Buffer;
   /** Monotonic ms at which the server received the frame. */
   receivedAt: number;
 }
 
+/** What happened to the frames of a unit's seq range (or, for the ones without a slot, while it was open). */
+export interface UnitCounts {
+  /** Seqs never received. */
+  lost: number;
+  /** Frames refused by the checks (their error was sent). */
+  rejected: number;
+  duplicate: number;
+  late: number;
+  rateLimited: number;
+  /** Frames dropped before analysis because the workers were behind. */
+  shed: number;
+}
+
+export const zeroCounts = (): UnitCounts => ({ lost: 0, rejected: 0, duplicate: 0, late: 0, rateLimited: 0, shed: 0 });
+
+const addCounts = (a: UnitCounts, b: UnitCounts): UnitCounts => ({
+  lost: a.lost + b.lost,
+  rejected: a.rejected + b.rejected,
+  duplicate: a.duplicate + b.duplicate,
+  late: a.late + b.late,
+  rateLimited: a.rateLimited + b.rateLimited,
+  shed: a.shed + b.shed,
+});
+
 export interface Unit {
   frames: FrameEntry[];
-  /** seq range the unit covers (frames may be fewer after loss or shedding). */
+  /** Seq slots the batch covers; 0 for a unit that only closes a window. */
+  slots: number;
   seqFrom: number;
   seqTo: number;
+  counts: UnitCounts;
   closesWindow: boolean;
-  /** Frames of this unit dropped before analysis (load shedding). */
-  shed: number;
-  /** seq range of the window this unit belongs to, as far as it has come. */
   windowSeqFrom: number;
   windowSeqTo: number;
+  /** Counts over the whole window, set when the unit closes it. */
+  windowCounts: UnitCounts | null;
   /** Monotonic ms at which the unit was cut. */
   createdAt: number;
 }
 
 export class UnitBuilder {
+  private base: number | null = null;
   private frames: FrameEntry[] = [];
-  private framesInWindow = 0;
-  private windowSeqFrom: number | null = null;
-  private windowSeqTo = 0;
+  private slots = 0;
+  private seqFrom = 0;
+  private seqTo = 0;
+  private counts = zeroCounts();
+  private windowOpen = false;
+  private windowSeqFrom = 0;
+  private windowCounts = zeroCounts();
 
   constructor(
     private readonly batchFrames: number,
     private readonly windowFrames: number,
   ) {}
 
-  /** Add a frame; returns the unit it completes, if any. */
-  push(frame: FrameEntry, now: number): Unit | null {
-    if (this.windowSeqFrom === null) this.windowSeqFrom = frame.seq;
-    this.windowSeqTo = frame.seq;
-    this.frames.push(frame);
-    this.framesInWindow++;
-    if (this.frames.length < this.batchFrames) return null;
-    return this.cut(this.framesInWindow >= this.windowFrames, now);
+  /** Frames held in the open batch. */
+  heldFrames(): readonly FrameEntry[] {
+    return this.frames;
   }
 
-  /** Frames held in the open batch. */
-  get held(): number {
-    return this.frames.length;
+  /** Count an event that has no slot of its own (duplicate, late, …) in the open batch. */
+  note(kind: keyof UnitCounts, n = 1): void {
+    this.counts[kind] += n;
+  }
+
+  /** Consume reorder-buffer events in order; returns the units they complete. */
+  consume(events: readonly ReorderEvent<FrameEntry>[], now: number): Unit[] {
+    const units: Unit[] = [];
+    for (const event of events) {
+      if (event.kind === 'slot') {
+        if (event.slot.item) this.frames.push(event.slot.item);
+        else this.counts[event.slot.refused ?? 'rejected']++;
+        this.advance(event.slot.seq, now, units);
+      } else if (event.kind === 'lost') {
+        for (let seq = event.seqFrom; seq <= event.seqTo; seq++) {
+          this.counts.lost++;
+          this.advance(seq, now, units);
+        }
+      } else {
+        const unit = this.flush(now);
+        if (unit) units.push(unit);
+        this.base = null;
+      }
+    }
+    return units;
   }
 
   /**
-   * The unit of whatever is held, closing the open window; null when no
-   * window is open. Used at the end of a session.
+   * The unit of whatever the open batch holds, closing the open window;
+   * null when no window is open.
    */
   flush(now: number): Unit | null {
-    if (this.windowSeqFrom === null) return null;
+    if (!this.windowOpen) {
+      return null;
+    }
     return this.cut(true, now);
   }
 
+  private advance(seq: number, now: number, units: Unit[]): void {
+    if (this.base === null) this.base = seq;
+    if (!this.windowOpen) {
+      this.windowOpen = true;
+      this.windowSeqFrom = seq;
+    }
+    if (this.slots === 0) this.seqFrom = seq;
+    this.seqTo = seq;
+    this.slots++;
+    const index = seq - this.base + 1;
+    if (index % this.batchFrames === 0) units.push(this.cut(index % this.windowFrames === 0, now));
+  }
+
   private cut(closesWindow: boolean, now: number): Unit {
-    const frames = this.frames;
-    const windowSeqFrom = this.windowSeqFrom!;
+    this.windowCounts = addCounts(this.windowCounts, this.counts);
     const unit: Unit = {
-      frames,
-      seqFrom: frames.length > 0 ? frames[0].seq : this.windowSeqTo,
-      seqTo: frames.length > 0 ? frames[frames.length - 1].seq : this.windowSeqTo,
+      frames: this.frames,
+      slots: this.slots,
+      seqFrom: this.slots > 0 ? this.seqFrom : this.seqTo,
+      seqTo: this.seqTo,
+      counts: this.counts,
       closesWindow,
-      shed: 0,
-      windowSeqFrom,
-      windowSeqTo: this.windowSeqTo,
+      windowSeqFrom: this.windowSeqFrom,
+      windowSeqTo: this.seqTo,
+      windowCounts: closesWindow ? this.windowCounts : null,
       createdAt: now,
     };
     this.frames = [];
+    this.slots = 0;
+    this.counts = zeroCounts();
     if (closesWindow) {
-      this.framesInWindow = 0;
-      this.windowSeqFrom = null;
+      this.windowOpen = false;
+      this.windowCounts = zeroCounts();
     }
     return unit;
   }

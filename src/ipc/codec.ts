@@ -31,6 +31,9 @@ export interface FrameMeta {
   seq: number;
   captureTs: number;
   format: number;
+  /** Size from the JPEG header; the worker checks the decoded image against it. */
+  width?: number;
+  height?: number;
 }
 
 export interface AnalyseMeta {

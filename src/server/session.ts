@@ -1,17 +1,25 @@
 import { randomUUID } from 'node:crypto';
+import { ClockCheck } from '../handler/clock.js';
 import type { ErrorCode } from '../handler/errors.js';
-import { UnitBuilder, type Unit } from '../handler/unit-builder.js';
+import { RateLimiter, WindowCounter } from '../handler/rate-limiter.js';
+import { ReorderBuffer } from '../handler/reorder-buffer.js';
+import { UnitBuilder, type FrameEntry, type Unit } from '../handler/unit-builder.js';
 
-/** Why an accepted-looking frame was not analysed. */
-export type DropReason = 'shed' | 'model_error' | 'session_closed';
+/** Why a received frame was not analysed although it passed the checks. */
+export const DROP_REASONS = ['duplicate', 'late', 'rate_limited', 'shed', 'model_error', 'session_closed'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
 
 export interface FrameOutcomes {
   received: number;
   analysed: number;
   /** Frames refused with an error code (sent to the client). */
   rejected: Partial<Record<ErrorCode, number>>;
-  /** Frames accepted but not analysed, by reason. */
+  /** Frames received but not analysed, by reason. */
   dropped: Partial<Record<DropReason, number>>;
+  /** Seqs never received (not an outcome of a received frame). */
+  lost: number;
+  /** Times the seq was re-synced. */
+  resyncs: number;
 }
 
 export const STATES = ['focused', 'distracted', 'drowsy', 'absent', 'unknown'] as const;
@@ -19,19 +27,42 @@ export type State = (typeof STATES)[number];
 
 export type OutboundMessage = Record<string, unknown> & { type: string };
 
+export interface SessionOptions {
+  fps: number;
+  batchFrames: number;
+  windowFrames: number;
+  reorderMaxFrames: number;
+  reorderMaxWaitMs: number;
+  resyncGapFrames: number;
+  rateBurstFrames: number;
+  captureTsToleranceMs: number;
+}
+
+const sum = (o: Partial<Record<string, number>>) => Object.values(o).reduce((a: number, b) => a + (b ?? 0), 0);
+
 /**
- * One student's session: frame outcomes, the unit builder, the units
- * waiting for a worker, the model context carried between units, and the
- * result sequence. The connection it is attached to may change; the
- * session does not know about sockets, only about a `send` function.
+ * One student's session: the per-session stages of the frame path (rate
+ * limit, clock check, reorder buffer, unit builder, queue for a worker),
+ * the model context carried between units, the result sequence and the
+ * outcome of every frame. The connection it is attached to is reached only
+ * through `send` and `disconnect`.
  */
 export class Session {
   readonly id: string;
   readonly createdAt = Date.now();
-  readonly outcomes: FrameOutcomes = { received: 0, analysed: 0, rejected: {}, dropped: {} };
+  readonly outcomes: FrameOutcomes = { received: 0, analysed: 0, rejected: {}, dropped: {}, lost: 0, resyncs: 0 };
+  readonly reorder: ReorderBuffer<FrameEntry>;
   readonly units: UnitBuilder;
-  /** Units cut and waiting for a worker, oldest first. */
+  readonly rate: RateLimiter;
+  readonly clock: ClockCheck;
+  readonly rateAbuse = new WindowCounter(10_000);
+  /** Monotonic ms of the last rate_limited notice sent. */
+  rateNoticeAt = -Infinity;
+  /** fps the client was last told to send at (welcome or throttle). */
+  fps: number;
+  /** Units cut and waiting for a worker, oldest first, and their image bytes. */
   readonly queue: Unit[] = [];
+  queuedBytes = 0;
   /** A unit is at a worker: the next one needs its context. */
   inFlight = false;
   context: unknown = null;
@@ -47,9 +78,20 @@ export class Session {
   send: (msg: OutboundMessage) => void = () => {};
   disconnect: (code: number, reason: string) => void = () => {};
 
-  constructor(batchFrames: number, windowFrames: number, id: string = randomUUID()) {
+  constructor(
+    readonly opts: SessionOptions,
+    id: string = randomUUID(),
+  ) {
     this.id = id;
-    this.units = new UnitBuilder(batchFrames, windowFrames);
+    this.fps = opts.fps;
+    this.reorder = new ReorderBuffer({
+      maxFrames: opts.reorderMaxFrames,
+      maxWaitMs: opts.reorderMaxWaitMs,
+      resyncGap: opts.resyncGapFrames,
+    });
+    this.units = new UnitBuilder(opts.batchFrames, opts.windowFrames);
+    this.rate = new RateLimiter(opts.fps, opts.rateBurstFrames);
+    this.clock = new ClockCheck(opts.captureTsToleranceMs);
   }
 
   reject(code: ErrorCode, n = 1): void {
@@ -61,31 +103,39 @@ export class Session {
   }
 
   /** Fold a batch outcome into the summary figures. */
-  recordBatch(score: number | null, state: State, framesAnalysed: number, fps: number, frames: number): void {
+  recordBatch(score: number | null, state: State, framesAnalysed: number, slots: number): void {
     if (score !== null && framesAnalysed > 0) {
       this.scoreSum += score * framesAnalysed;
       this.scoreFrames += framesAnalysed;
     }
-    this.stateSeconds[state] += frames / fps;
+    this.stateSeconds[state] += slots / this.opts.fps;
   }
 
-  /** True when nothing is held, queued or at a worker. */
+  /** True when nothing is queued or at a worker. */
   get idle(): boolean {
     return !this.inFlight && this.queue.length === 0;
   }
 
+  /** Frames held anywhere in the session (waiting for order, in the open batch, queued). */
+  heldFrames(): FrameEntry[] {
+    return [...this.reorder.heldItems(), ...this.units.heldFrames(), ...this.queue.flatMap((u) => u.frames)];
+  }
+
   summary(): OutboundMessage {
-    const sum = (o: Partial<Record<string, number>>) => Object.values(o).reduce((a: number, b) => a + (b ?? 0), 0);
+    const o = this.outcomes;
     return {
       type: 'summary',
       sessionId: this.id,
       durationMs: Date.now() - this.createdAt,
-      framesReceived: this.outcomes.received,
-      framesAnalyzed: this.outcomes.analysed,
-      framesRejected: sum(this.outcomes.rejected),
-      framesDropped: sum(this.outcomes.dropped),
-      rejected: { ...this.outcomes.rejected },
-      dropped: { ...this.outcomes.dropped },
+      framesReceived: o.received,
+      framesAnalyzed: o.analysed,
+      framesRejected: sum(o.rejected),
+      framesDropped: sum(o.dropped),
+      framesLost: o.lost,
+      rejected: { ...o.rejected },
+      dropped: { ...o.dropped },
+      resyncs: o.resyncs,
+      clockSkewMs: this.clock.skewMs === null ? null : Math.round(this.clock.skewMs),
       results: this.nextResultId - 1,
       meanScore: this.scoreFrames > 0 ? Math.round((this.scoreSum / this.scoreFrames) * 10) / 10 : null,
       stateSeconds: Object.fromEntries(Object.entries(this.stateSeconds).map(([k, v]) => [k, Math.round(v * 10) / 10])),

@@ -7,20 +7,24 @@ import { errorMessage, errorSpec, type ErrorCode } from '../handler/errors.js';
 import type { FrameHandler } from '../handler/frame-handler.js';
 import type { ModelHandler } from '../handler/model-handler.js';
 import type { Logger } from '../utils/logger.js';
-import { Session, type OutboundMessage } from './session.js';
+import type { LoadMonitor } from '../handler/load-monitor.js';
+import { Outbox } from './outbox.js';
+import { Session, type OutboundMessage, type SessionOptions } from './session.js';
 
 export const STREAM_PATH = '/v1/stream';
 export const PROTOCOL_VERSION = 1;
 /** Room above MAX_FRAME_BYTES so a slightly oversized frame gets `frame_too_large`, not a closed socket. */
 const PAYLOAD_SLACK_BYTES = 64 * 1024;
+const LOAD_INTERVAL_MS = 1000;
 
 export interface StreamServerDeps {
   config: Config;
   logger: Logger;
   frames: FrameHandler;
   models: ModelHandler;
-  /** Whether new sessions are accepted right now. */
+  /** Whether upgrades are accepted right now (workers ready, not draining). */
   accepting: () => boolean;
+  load: LoadMonitor;
   modelInfo: () => { name: string; version: string } | null;
 }
 
@@ -32,7 +36,9 @@ export class StreamServer {
   readonly wss: WebSocketServer;
   readonly sessions = new Map<string, Session>();
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly loadTimer: NodeJS.Timeout;
   private readonly alive = new WeakSet<WebSocket>();
+  private readonly sessionOptions: SessionOptions;
 
   constructor(private readonly deps: StreamServerDeps) {
     this.wss = new WebSocketServer({
@@ -44,6 +50,19 @@ export class StreamServer {
     this.wss.on('connection', (ws, req) => this.onConnection(ws, req));
     this.heartbeat = setInterval(() => this.ping(), deps.config.HEARTBEAT_INTERVAL_MS);
     this.heartbeat.unref();
+    this.loadTimer = setInterval(() => this.checkLoad(), LOAD_INTERVAL_MS);
+    this.loadTimer.unref();
+    const c = deps.config;
+    this.sessionOptions = {
+      fps: c.FPS,
+      batchFrames: c.BATCH_FRAMES,
+      windowFrames: c.WINDOW_FRAMES,
+      reorderMaxFrames: c.REORDER_MAX_FRAMES,
+      reorderMaxWaitMs: c.REORDER_MAX_WAIT_MS,
+      resyncGapFrames: c.RESYNC_GAP_FRAMES,
+      rateBurstFrames: c.RATE_BURST_FRAMES,
+      captureTsToleranceMs: c.CAPTURE_TS_TOLERANCE_MS,
+    };
     deps.models.onSettled = (session) => {
       if (session.ending && session.idle && !session.closed) this.finishSession(session);
     };
@@ -69,7 +88,30 @@ export class StreamServer {
   /** Close every connection with `code` (e.g. 1001 going away). */
   closeAll(code: number, reason: string): void {
     clearInterval(this.heartbeat);
+    clearInterval(this.loadTimer);
     for (const ws of this.wss.clients) ws.close(code, reason);
+  }
+
+  /** Steer clients by the load: throttle, lift, or refuse new sessions. */
+  private checkLoad(): void {
+    const { models, load, logger } = this.deps;
+    const before = load.current;
+    const now = load.tick(
+      { shedTotal: models.shedTotal, analysedTotal: models.analysedTotal, oldestWaitMs: models.oldestWaitMs() },
+      this.sessions.size,
+      LOAD_INTERVAL_MS,
+    );
+    if (now.accepting !== before.accepting) {
+      logger.warn({ event: 'overload', accepting: now.accepting, fps: now.fps }, now.accepting ? 'accepting sessions again' : 'refusing new sessions');
+    }
+    for (const session of this.sessions.values()) this.throttle(session, now.fps);
+  }
+
+  private throttle(session: Session, fps: number): void {
+    if (session.fps === fps) return;
+    session.fps = fps;
+    session.rate.setRate(fps);
+    session.send({ type: 'throttle', fps, reason: fps < this.deps.config.FPS ? 'overloaded' : 'recovered' });
   }
 
   private ping(): void {
@@ -88,9 +130,11 @@ export class StreamServer {
     this.alive.add(ws);
     ws.on('pong', () => this.alive.add(ws));
     let session: Session | null = null;
-    const send = (msg: OutboundMessage) => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
-    };
+    const outbox = new Outbox(ws, config.SEND_BUFFER_BYTES, config.SLOW_CLIENT_TIMEOUT_MS, () => {
+      logger.warn({ event: 'slow_consumer', sessionId: session?.id }, 'client stopped reading its results');
+      ws.terminate();
+    });
+    const send = (msg: OutboundMessage) => outbox.send(msg);
     const fail = (code: ErrorCode, message?: string) => {
       send(errorMessage(code, { message }));
       ws.close(errorSpec(code).closeCode ?? 1008, code);
@@ -107,7 +151,11 @@ export class StreamServer {
           return;
         }
         clearTimeout(helloTimer);
-        session = new Session(config.BATCH_FRAMES, config.WINDOW_FRAMES);
+        if (!this.deps.load.current.accepting) {
+          fail('overloaded');
+          return;
+        }
+        session = new Session(this.sessionOptions);
         session.send = send;
         session.disconnect = (code, reason) => ws.close(code, reason);
         this.sessions.set(session.id, session);
@@ -147,6 +195,7 @@ export class StreamServer {
 
     ws.on('close', (code, reason) => {
       clearTimeout(helloTimer);
+      outbox.close();
       if (!session) return;
       this.closeSession(session, code, reason.toString());
     });
@@ -169,8 +218,8 @@ export class StreamServer {
   private closeSession(session: Session, code: number, reason: string): void {
     if (session.closed) return;
     session.closed = true;
+    this.deps.frames.discard(session);
     this.deps.models.remove(session);
-    session.drop('session_closed', session.units.held);
     this.sessions.delete(session.id);
     const s = session.summary();
     this.deps.logger.info(
@@ -180,7 +229,7 @@ export class StreamServer {
         durationMs: s.durationMs,
         closeCode: code,
         closeReason: reason,
-        frames: { received: s.framesReceived, analysed: s.framesAnalyzed, rejected: s.rejected, dropped: s.dropped },
+        frames: { received: s.framesReceived, analysed: s.framesAnalyzed, rejected: s.rejected, dropped: s.dropped, lost: s.framesLost },
         meanScore: s.meanScore,
       },
       'session closed',

@@ -20,9 +20,13 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** A real instance on a free loopback port, with its logs captured as objects. */
+/**
+ * A real instance on a free loopback port, with its logs captured as
+ * objects. Tests stream faster than real time, so the rate limit's burst is
+ * opened wide unless a test sets it.
+ */
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', WORKERS: '2', LOG_LEVEL: 'debug', ...env });
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', WORKERS: '2', LOG_LEVEL: 'debug', RATE_BURST_FRAMES: '1000', ...env });
   const logs: Array<Record<string, any>> = [];
   let partial = '';
   const sink = new Writable({

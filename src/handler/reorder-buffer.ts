@@ -1,0 +1,133 @@
+/**
+ * Puts one session's frames back in seq order, pure state, no I/O.
+ *
+ * Frames may arrive out of order (the browser encodes asynchronously),
+ * twice (a client retry) or not at all. Frames (and the seq slots of
+ * frames refused by the cheap checks) wait here until every earlier seq has
+ * come, for at most `maxFrames` frames or `maxWaitMs`; then the gap is given
+ * up as lost and what follows is handed on. What arrives for a seq already
+ * handed on is a `duplicate`; for a seq given up as lost, it is `late`.
+ *
+ * A seq that jumps more than `resyncGap` ahead or behind, or that goes back
+ * while its captureTs goes forward (a client that restarted its counter), is
+ * a re-sync: whatever is held is handed on and the sequence restarts there,
+ * instead of counting millions of lost frames.
+ */
+
+export interface Slot<T> {
+  seq: number;
+  captureTs: number;
+  /** The frame, or null for a seq whose frame was refused or shed on arrival. */
+  item: T | null;
+  refused?: 'rejected' | 'shed';
+}
+
+export type ReorderEvent<T> =
+  | { kind: 'slot'; slot: Slot<T> }
+  | { kind: 'lost'; seqFrom: number; seqTo: number }
+  | { kind: 'resync'; fromSeq: number | null; toSeq: number };
+
+export type Verdict = 'accepted' | 'duplicate' | 'late';
+
+export interface ReorderOptions {
+  maxFrames: number;
+  maxWaitMs: number;
+  resyncGap: number;
+}
+
+/** How many given-up seqs are remembered to tell `late` from `duplicate`. */
+const SKIPPED_MEMORY = 4096;
+
+export class ReorderBuffer<T> {
+  private next: number | null = null;
+  private newestCaptureTs = -Infinity;
+  private readonly held = new Map<number, { slot: Slot<T>; at: number }>();
+  private readonly skipped = new Set<number>();
+
+  constructor(private readonly opts: ReorderOptions) {}
+
+  /** Slots held waiting for an earlier seq. */
+  get size(): number {
+    return this.held.size;
+  }
+
+  heldItems(): T[] {
+    return [...this.held.values()].map((h) => h.slot.item).filter((x): x is T => x !== null);
+  }
+
+  /**
+   * Offer a slot. Returns what it decided about it and the events it
+   * released, in seq order.
+   */
+  push(slot: Slot<T>, now: number): { verdict: Verdict; events: ReorderEvent<T>[] } {
+    const events: ReorderEvent<T>[] = [];
+    if (this.next === null) {
+      this.next = slot.seq;
+    } else if (this.isResync(slot)) {
+      this.drain(events);
+      events.push({ kind: 'resync', fromSeq: this.next, toSeq: slot.seq });
+      this.next = slot.seq;
+      this.skipped.clear();
+    } else if (slot.seq < this.next) {
+      if (this.skipped.delete(slot.seq)) return { verdict: 'late', events };
+      return { verdict: 'duplicate', events };
+    } else if (this.held.has(slot.seq)) {
+      return { verdict: 'duplicate', events };
+    }
+    this.held.set(slot.seq, { slot, at: now });
+    this.newestCaptureTs = Math.max(this.newestCaptureTs, slot.captureTs);
+    this.release(events);
+    while (this.held.size > this.opts.maxFrames) this.skipGap(events);
+    return { verdict: 'accepted', events };
+  }
+
+  /** Give up gaps whose next frame has waited longer than maxWaitMs. */
+  poll(now: number): ReorderEvent<T>[] {
+    const events: ReorderEvent<T>[] = [];
+    while (this.held.size > 0 && now - this.oldestWait() > this.opts.maxWaitMs) this.skipGap(events);
+    return events;
+  }
+
+  /** Hand on everything held, giving up the gaps between (end of session). */
+  drain(events: ReorderEvent<T>[] = []): ReorderEvent<T>[] {
+    while (this.held.size > 0) this.skipGap(events);
+    return events;
+  }
+
+  private isResync(slot: Slot<T>): boolean {
+    const next = this.next!;
+    if (slot.seq >= next + this.opts.resyncGap || slot.seq <= next - this.opts.resyncGap) return true;
+    // Behind in seq but ahead of everything in time: the client restarted its count.
+    return slot.seq < next && slot.captureTs > this.newestCaptureTs && !this.skipped.has(slot.seq);
+  }
+
+  private oldestWait(): number {
+    let oldest = Infinity;
+    for (const h of this.held.values()) oldest = Math.min(oldest, h.at);
+    return oldest;
+  }
+
+  private release(events: ReorderEvent<T>[]): void {
+    let h = this.held.get(this.next!);
+    while (h) {
+      this.held.delete(this.next!);
+      events.push({ kind: 'slot', slot: h.slot });
+      this.next = this.next! + 1;
+      h = this.held.get(this.next);
+    }
+  }
+
+  /** Declare the gap before the lowest held seq lost, then release. */
+  private skipGap(events: ReorderEvent<T>[]): void {
+    const lowest = Math.min(...this.held.keys());
+    if (lowest > this.next!) {
+      events.push({ kind: 'lost', seqFrom: this.next!, seqTo: lowest - 1 });
+      for (let s = this.next!; s < lowest; s++) {
+        this.skipped.add(s);
+        if (this.skipped.size > SKIPPED_MEMORY) this.skipped.delete(this.skipped.values().next().value!);
+      }
+      this.next = lowest;
+    }
+    this.release(events);
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * Types of web/jipjung-client.js, the jipjung browser client (protocol v1).
+ * See docs/client.md.
+ */
+
+export declare const PROTOCOL_VERSION: 1;
+export declare const STREAM_PATH: '/v1/stream';
+export declare const FRAME_HEADER_BYTES: 16;
+export declare const FRAME_VERSION: 1;
+export declare const FORMAT_JPEG: 1;
+export declare const CLIENT_VERSION: string;
+/** Close codes after which the client does not reconnect. */
+export declare const NO_RETRY_CLOSE_CODES: readonly number[];
+
+export type Status = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+export type State = 'focused' | 'distracted' | 'drowsy' | 'absent' | 'unknown';
+export type EncoderMode = 'worker' | 'offscreen' | 'canvas';
+
+export interface JipjungClientOptions {
+  /** Stream endpoint. Default: `/v1/stream` on the page's host, `wss:` on https pages. */
+  url?: string;
+  /** At most this many frames a second; the server's `welcome.fps` is the upper bound. */
+  fps?: number;
+  /** Size of the frames sent, px. The camera image is centre-cropped to this aspect ratio, then scaled. Default 640×480. */
+  width?: number;
+  height?: number;
+  /** JPEG quality, 0-1. Default 0.7. */
+  quality?: number;
+  /** Element that shows the camera. A detached one is used otherwise. */
+  video?: HTMLVideoElement;
+  /** Sent as `hello.token`. */
+  token?: string;
+  /** Merged into `hello.client`. */
+  clientInfo?: Record<string, unknown>;
+  /** Where JPEG encoding runs. Default 'auto': a worker when the browser can. */
+  encoder?: 'auto' | EncoderMode;
+  /** Reconnect backoff: full jitter in [0, min(cap, base·2^attempt)). Defaults 500 and 15000 ms. */
+  retryBaseMs?: number;
+  retryCapMs?: number;
+  /** Time allowed for the socket to open and the welcome to arrive. Default 10000 ms. */
+  connectTimeoutMs?: number;
+  /** Time stop() waits for the summary. Default 10000 ms. */
+  stopTimeoutMs?: number;
+}
+
+export interface Welcome {
+  type: 'welcome';
+  protocol: 1;
+  sessionId: string;
+  fps: number;
+  batchFrames: number;
+  windowFrames: number;
+  maxFrameBytes: number;
+  model: { name: string; version: string } | null;
+  resumeToken?: string;
+  /** When resuming: the seq the server expects next (optional). */
+  nextSeq?: number;
+  [key: string]: unknown;
+}
+
+export interface FrameResult {
+  seq?: number;
+  analysed?: boolean;
+  /** [x, y, w, h], normalised to the frame sent. */
+  box?: [number, number, number, number] | null;
+  face?: boolean;
+  yaw?: number | null;
+  pitch?: number | null;
+  roll?: number | null;
+  state?: State;
+  score?: number | null;
+  [key: string]: unknown;
+}
+
+export interface Result {
+  type: 'result';
+  kind: 'batch' | 'window';
+  resultId: number;
+  seqFrom: number;
+  seqTo: number;
+  framesAnalyzed: number;
+  score: number | null;
+  state: State;
+  signals: Record<string, unknown>;
+  /** Batch results only. */
+  frames?: FrameResult[];
+  framesShed?: number;
+  [key: string]: unknown;
+}
+
+export interface Summary {
+  type: 'summary';
+  sessionId: string;
+  framesReceived: number;
+  framesAnalyzed: number;
+  framesRejected: number;
+  framesDropped: number;
+  meanScore: number | null;
+  stateSeconds: Partial<Record<State, number>>;
+  [key: string]: unknown;
+}
+
+export interface ErrorDetail {
+  /** Server codes (docs/errors.md) or client codes: camera_denied, camera_not_found, camera_busy, camera_unavailable, camera_error, unreachable, overloaded, policy_violation, message_too_big, unauthorized, closed, bad_url. */
+  code: string;
+  message: string;
+  fatal: boolean;
+  source: 'server' | 'client';
+  seq?: number;
+  closeCode?: number;
+}
+
+export interface StatusDetail {
+  status: Status;
+  /** Close code that caused `reconnecting` / `closed`. */
+  code?: number | null;
+  reason?: string;
+  /** Reconnect attempt number (1 for the first retry) and its delay. */
+  attempt?: number;
+  delayMs?: number;
+}
+
+export interface SessionDetail {
+  kind: 'new' | 'resumed';
+  sessionId: string;
+  /** The session before this welcome; null on the first. A `new` kind with a previous id means the server did not resume it. */
+  previousSessionId: string | null;
+}
+
+export interface StateDetail {
+  state: State;
+  previous: State | null;
+  score: number | null;
+  result: Result;
+}
+
+export interface ThrottleDetail {
+  type: 'throttle';
+  fps: number;
+  reason?: string;
+  /** The fps the client captures at from now on (0: paused). */
+  effectiveFps: number;
+}
+
+export interface NoticeDetail {
+  type: 'notice';
+  code: string;
+  message: string;
+  [key: string]: unknown;
+}
+
+export interface FrameDetail {
+  seq: number;
+  captureTs: number;
+  bytes: number;
+  sessionId: string | null;
+}
+
+export interface JipjungEventMap {
+  status: StatusDetail;
+  welcome: Welcome;
+  session: SessionDetail;
+  result: Result;
+  state: StateDetail;
+  error: ErrorDetail;
+  throttle: ThrottleDetail;
+  notice: NoticeDetail;
+  summary: Summary;
+  frame: FrameDetail;
+}
+
+export interface ClientStats {
+  framesSent: number;
+  bytesSent: number;
+  sessionFramesSent: number;
+  skippedEncoding: number;
+  skippedBuffered: number;
+  reconnects: number;
+}
+
+export declare class JipjungError extends Error {
+  constructor(code: string, message: string, opts?: { fatal?: boolean; cause?: unknown });
+  readonly code: string;
+  readonly fatal: boolean;
+}
+
+export declare class JipjungClient extends EventTarget {
+  constructor(options?: JipjungClientOptions);
+  readonly options: Required<Omit<JipjungClientOptions, 'fps' | 'video' | 'token'>> & Pick<JipjungClientOptions, 'fps' | 'video' | 'token'>;
+  readonly status: Status;
+  /** The welcome of the open connection, null between connections. */
+  readonly welcome: Welcome | null;
+  readonly sessionId: string | null;
+  readonly summary: Summary | null;
+  /** State of the last batch result. */
+  readonly state: State | null;
+  /** fps of the last throttle, null when not throttled. */
+  readonly throttleFps: number | null;
+  /** Effective capture fps: min(options.fps, welcome.fps, throttle). */
+  readonly fps: number;
+  readonly encoderMode: EncoderMode | null;
+  /** The part of the video the last frame shows (video pixels): maps result boxes onto the video. */
+  readonly crop: { sx: number; sy: number; sw: number; sh: number; videoWidth: number; videoHeight: number };
+  readonly stats: ClientStats;
+  readonly stream: MediaStream | null;
+  /** Asks for the camera, then connects. Rejects with a JipjungError (camera_*) and opens no connection when the camera cannot be used. */
+  start(): Promise<void>;
+  /** Sends bye, waits for the summary, closes and releases the camera. */
+  stop(): Promise<Summary | null>;
+  /** captureTs of a frame of the current session, when still remembered. */
+  captureTsOf(seq: number): number | null;
+  on<K extends keyof JipjungEventMap>(type: K, fn: (detail: JipjungEventMap[K]) => void): () => void;
+  addEventListener<K extends keyof JipjungEventMap>(type: K, listener: (ev: CustomEvent<JipjungEventMap[K]>) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof JipjungEventMap>(type: K, listener: (ev: CustomEvent<JipjungEventMap[K]>) => void, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+}
+
+/** The 16-byte frame header (big-endian) followed by the JPEG bytes. */
+export declare function encodeFrame(seq: number, captureTs: number, jpeg: Uint8Array): Uint8Array;
+/** Full-jitter backoff: uniform in [0, min(capMs, baseMs·2^attempt)). */
+export declare function backoffDelay(attempt: number, backoff: { baseMs: number; capMs: number }, random?: () => number): number;
+/** Whether a close with `code` is worth a reconnect. */
+export declare function shouldReconnect(code: number, sessionEnded?: boolean): boolean;
+export declare function defaultStreamUrl(loc?: { protocol: string; host: string }): string;
+/** Centred crop of a vw×vh video with the aspect ratio of width×height. */
+export declare function coverCrop(vw: number, vh: number, width: number, height: number): { sx: number; sy: number; sw: number; sh: number };
