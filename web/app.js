@@ -195,7 +195,11 @@ function showBatch(r) {
 /** @param {Record<string, any>} r */
 function showWindow(r) {
   const state = STATES[r.state] ?? STATES.unknown;
-  ui.windowScore.textContent = r.score === null ? '' : `최근 10초 평균 Last 10 s: ${Math.round(r.score)} · ${state[0]} ${state[1]}`;
+  const from = client.captureTsOf(r.seqFrom);
+  const to = client.captureTsOf(r.seqTo);
+  const fps = client.welcome?.fps ?? 5;
+  const secs = Math.max(1, Math.round(from !== null && to !== null ? (to - from) / 1000 + 1 / fps : (r.seqTo - r.seqFrom + 1) / fps));
+  ui.windowScore.textContent = r.score === null ? '' : `최근 ${secs}초 평균 Last ${secs} s: ${Math.round(r.score)} · ${state[0]} ${state[1]}`;
 }
 
 function resetScore() {

@@ -147,6 +147,7 @@ export class Timeline {
     const firstTick = Math.ceil((t0 - start) / 1000 / step) * step;
     for (let s = firstTick; start + s * 1000 <= t1; s += step) {
       const px = x(start + s * 1000);
+      ctx.textAlign = px > left + plotW - 15 ? 'right' : 'center';
       ctx.fillText(`${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`, px, top + plotH + strip + 4);
     }
 

@@ -97,6 +97,7 @@ from __future__ import annotations
 
 import math
 import os
+import zlib
 from typing import Any, Mapping
 
 import cv2
@@ -105,8 +106,8 @@ import numpy as np
 from .blazeface import (
     LEFT_EAR, LEFT_EYE, MOUTH, NOSE, RIGHT_EAR, RIGHT_EYE, SHORT_RANGE, BlazeFace, Detection,
 )
-from .image import decode_jpeg, pick_reduce, quality
-from .interface import Model, Unit, UnitOutcome, UnitResult, WindowAccumulator
+from .image import decode_frame, pick_reduce, quality
+from .interface import Frame, Model, Unit, UnitOutcome, UnitResult, WindowAccumulator
 
 DEFAULTS: dict[str, Any] = {
     "detector": SHORT_RANGE,
@@ -120,6 +121,8 @@ DEFAULTS: dict[str, Any] = {
     "minBrightness": 30.0,
     "maxBrightness": 235.0,
     "minContrast": 10.0,
+    "minSharpness": 30.0,
+    "frozenFrames": 10,
 }
 
 # Pose model constants (see the module docstring).
@@ -293,26 +296,43 @@ class ConcentrationModel(Model):
 
     # -- frames ----------------------------------------------------------
 
+    def _quality_flags(self, q: dict[str, float], repeats: int) -> list[str]:
+        """Reasons a decoded image cannot be judged: bad light is reported
+        as bad light, not as inattention."""
+        o = self.options
+        flags = []
+        if q["brightness"] < o["minBrightness"]:
+            flags.append("dark")
+        if q["brightness"] > o["maxBrightness"]:
+            flags.append("overexposed")
+        if q["contrast"] < o["minContrast"]:
+            flags.append("flat")  # a covered lens or a blank picture
+        elif q["blur"] < o["minSharpness"]:
+            flags.append("blurry")
+        if repeats >= o["frozenFrames"]:
+            flags.append("frozen")  # the same bytes again and again: a stuck camera
+        return flags
+
     def _analyse_frame(
-        self, seq: int, data: bytes, track: dict[str, Any] | None
+        self, frame: Frame, track: dict[str, Any] | None, repeats: int
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        seq, data = frame.seq, frame.data
         o = self.options
         entry: dict[str, Any] = {
             "seq": seq, "analysed": False, "usable": False, "face": False, "faces": 0,
             "faceScore": None, "box": None, "yaw": None, "pitch": None, "roll": None,
             "posePlausible": None, "quality": None, "score": None, "state": "unknown",
         }
-        image = decode_jpeg(data, pick_reduce(data, o["minDecodeWidth"])) if data else None
+        image, error = decode_frame(data, pick_reduce(data, o["minDecodeWidth"]), frame.width, frame.height)
         if image is None:
-            entry["error"] = "undecodable"
+            entry["error"] = error
             return entry, track
         entry["analysed"] = True
         q = quality(image)
         entry["quality"] = q
-        usable = (
-            o["minBrightness"] <= q["brightness"] <= o["maxBrightness"]
-            and q["contrast"] >= o["minContrast"]
-        )
+        flags = self._quality_flags(q, repeats)
+        entry["qualityFlags"] = flags
+        usable = not flags
         entry["usable"] = usable
         if not usable:
             return entry, track  # keep the track: the face may come back
@@ -352,10 +372,14 @@ class ConcentrationModel(Model):
     def _batch(frames: list[dict[str, Any]]) -> tuple[UnitOutcome, int]:
         usable = [f for f in frames if f["analysed"] and f["usable"]]
         n = len(usable)
+        flag_counts: dict[str, int] = {}
+        for f in frames:
+            for flag in f.get("qualityFlags") or ():
+                flag_counts[flag] = flag_counts.get(flag, 0) + 1
         if n == 0:
             return UnitOutcome(None, "unknown", {
                 "facePresent": None, "faces": 0, "yaw": None, "pitch": None,
-                "roll": None, "framesUsable": 0,
+                "roll": None, "framesUsable": 0, "qualityFlags": flag_counts,
             }), 0
         with_face = [f for f in usable if f["face"]]
         score = sum(f["score"] for f in usable) / n
@@ -381,6 +405,7 @@ class ConcentrationModel(Model):
             "pitch": mean("pitch"),
             "roll": mean("roll"),
             "framesUsable": n,
+            "qualityFlags": flag_counts,
         }
         return UnitOutcome(round(score, 1), state, signals), n
 
@@ -389,12 +414,18 @@ class ConcentrationModel(Model):
             self.load({})
         context = dict(context or {})
         track = _valid_track(context.get("track"))
+        frozen = context.get("frozen") or {"crc": None, "repeats": 0}
+        crc, repeats = frozen["crc"], frozen["repeats"]
         frames = []
         for frame in unit.frames:
             if track is not None and not (0 < frame.seq - track["seq"] <= self.options["trackGap"]):
                 track = None
-            entry, track = self._analyse_frame(frame.seq, frame.data, track)
+            frame_crc = zlib.crc32(frame.data)
+            repeats = repeats + 1 if frame_crc == crc else 0
+            crc = frame_crc
+            entry, track = self._analyse_frame(frame, track, repeats)
             frames.append(entry)
+        context["frozen"] = {"crc": crc, "repeats": repeats}
         batch, usable = self._batch(frames)
         context["track"] = track
         context = WindowAccumulator.add(context, batch, usable)

@@ -33,6 +33,23 @@ def decode_jpeg(data: bytes, reduce: int = 1) -> np.ndarray | None:
     return image
 
 
+def decode_frame(data: bytes, reduce: int, width: int = 0, height: int = 0) -> tuple[np.ndarray | None, str | None]:
+    """Decode a frame and check it against the size its header declared.
+
+    Returns ``(image, None)`` or ``(None, reason)`` with reason
+    ``"undecodable"`` or ``"size_mismatch"``; never raises on bad bytes.
+    """
+    image = decode_jpeg(data, reduce)
+    if image is None:
+        return None, "undecodable"
+    if width and height:
+        h, w = image.shape[:2]
+        # Reduced decoding rounds each dimension up.
+        if w != -(-width // reduce) or h != -(-height // reduce):
+            return None, "size_mismatch"
+    return image, None
+
+
 def jpeg_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) read from a JPEG's start-of-frame header, without
     decoding; None if the bytes are not a well-formed JPEG header."""

@@ -29,6 +29,10 @@ class Frame:
     capture_ts: float  # ms since the Unix epoch, client clock
     format: int  # FORMAT_JPEG
     data: bytes
+    # Size the image's own header declares, checked by the server before
+    # queueing; 0 when unknown. A decoded image of another size is invalid.
+    width: int = 0
+    height: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,11 @@ class UnitResult:
     """What ``Model.analyse`` returns.
 
     ``frames`` has one JSON-serialisable dict per input frame, in the same
-    order; each must hold ``"analysed": bool`` (false when the image could
-    not be decoded or used). ``window`` must be set when the unit closes a
+    order; each must hold ``"analysed": bool``: false only when the image
+    could not be decoded (or decoded to another size than its header says),
+    with the reason in ``"error"``. A decoded image too poor to judge (dark,
+    covered, blurred, frozen) is analysed, with ``"usable": false`` and its
+    ``"qualityFlags"``. ``window`` must be set when the unit closes a
     window. ``context`` (JSON-serialisable, or None) comes back with the
     session's next unit.
     """

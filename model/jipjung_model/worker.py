@@ -48,7 +48,14 @@ def unit_from_request(meta: dict[str, Any], images: list[bytes]) -> Unit:
     if not isinstance(entries, list) or len(entries) != len(images):
         raise codec.CodecError("ANALYSE meta.frames does not match the frame count")
     frames = [
-        Frame(seq=int(e["seq"]), capture_ts=float(e["captureTs"]), format=int(e.get("format", 1)), data=img)
+        Frame(
+            seq=int(e["seq"]),
+            capture_ts=float(e["captureTs"]),
+            format=int(e.get("format", 1)),
+            data=img,
+            width=int(e.get("width", 0)),
+            height=int(e.get("height", 0)),
+        )
         for e, img in zip(entries, images)
     ]
     return Unit(

@@ -2,7 +2,7 @@
  * Helpers for the browser tests: a fake-camera video, Debian's Chromium
  * driven by playwright-core, and what the page's WebSocket sent.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,14 +19,15 @@ export function tempDir(): string {
 }
 
 /** A .y4m of `face` seconds of the face frame, then `empty` seconds of the empty scene (5 fps). */
-export function makeY4m(dir: string, seconds: { face: number; empty: number }): string {
+export async function makeY4m(dir: string, seconds: { face: number; empty: number }): Promise<string> {
   const out = path.join(dir, `face${seconds.face}-empty${seconds.empty}.y4m`);
   const script = path.join(TEST_DIR, 'fixtures', 'make_y4m.py');
-  const r = spawnSync(findPython(process.env.PYTHON), [script, out, '--face', String(seconds.face), '--empty', String(seconds.empty)], {
-    encoding: 'utf8',
-    timeout: 30_000,
+  const args = [script, out, '--face', String(seconds.face), '--empty', String(seconds.empty)];
+  await new Promise<void>((resolve, reject) => {
+    execFile(findPython(process.env.PYTHON), args, { timeout: 30_000 }, (err, _stdout, stderr) =>
+      err ? reject(new Error(`make_y4m.py failed: ${err.message}\n${stderr}`)) : resolve(),
+    );
   });
-  if (r.status !== 0) throw new Error(`make_y4m.py failed (${r.status}): ${r.stderr}`);
   return out;
 }
 

@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { launchChromium, makeY4m, pageErrors, screenshot, SocketLog, tempDir } from './browser.js';
 
-const FACE_SECONDS = 6;
+const FACE_SECONDS = 5;
 
 describe('demo page, default model', () => {
   let t: TestApp;
@@ -17,8 +17,9 @@ describe('demo page, default model', () => {
 
   beforeAll(async () => {
     dir = tempDir();
-    const y4m = makeY4m(dir, { face: FACE_SECONDS, empty: 6 });
-    [t, browser] = await Promise.all([startTestApp(), launchChromium({ y4m, allowCamera: true })]);
+    const [y4m, app] = await Promise.all([makeY4m(dir, { face: FACE_SECONDS, empty: 6 }), startTestApp()]);
+    t = app;
+    browser = await launchChromium({ y4m, allowCamera: true });
   });
   afterAll(async () => {
     await browser?.close();
@@ -60,7 +61,7 @@ describe('demo page, default model', () => {
     expect(await page.getAttribute('#overlay', 'data-drawn')).toMatch(/^\d+,\d+,\d+,\d+$/);
 
     await page.waitForFunction(() => (window as any).jipjung.results.some((r: any) => r.kind === 'batch' && r.state === 'absent'), null, { timeout: 15_000 });
-    await page.waitForTimeout(1200); // one more batch of the empty scene
+    await page.waitForFunction(() => document.body.dataset.state === 'absent', null, { timeout: 3000 });
     await screenshot(page, 'demo-absent');
     expect(await page.getAttribute('body', 'data-state')).toBe('absent');
     expect(await page.getAttribute('#overlay', 'data-box')).toBeNull();

@@ -11,6 +11,9 @@ export const TEST_MODELS = path.join(TEST_DIR, 'models');
 
 export const frame = (name: string): Buffer => fs.readFileSync(path.join(TEST_DIR, 'fixtures', 'frames', name));
 
+/** The five distinct captures of a still scene ('face' or 'empty'): what a real camera sends. */
+export const scene = (name: 'face' | 'empty'): Buffer[] => [frame(`${name}.jpg`), ...[1, 2, 3, 4].map((i) => frame(`${name}-${i}.jpg`))];
+
 export interface TestApp {
   app: App;
   url: string;

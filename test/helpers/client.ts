@@ -55,10 +55,11 @@ export class TestClient {
     this.ws.send(data);
   }
 
-  /** Send frames at `fps` (0 = as fast as possible). */
-  async stream(image: Buffer, count: number, fps = 0): Promise<void> {
+  /** Send frames at `fps` (0 = as fast as possible), cycling through `images`. */
+  async stream(images: Buffer | Buffer[], count: number, fps = 0): Promise<void> {
+    const list = Array.isArray(images) ? images : [images];
     for (let i = 0; i < count; i++) {
-      this.sendFrame(image);
+      this.sendFrame(list[i % list.length]);
       if (fps > 0) await new Promise((r) => setTimeout(r, 1000 / fps));
     }
   }
