@@ -85,8 +85,12 @@ const ui = {
   summaryBody: $('summaryBody'),
 };
 
-/** @param {Label} label */
-function setLabel(el, [ko, en]) {
+/**
+ * @param {HTMLElement} el
+ * @param {Label} label
+ */
+function setLabel(el, label) {
+  const [ko, en] = label;
   el.textContent = `${ko} `;
   const span = document.createElement('span');
   span.lang = 'en';
@@ -237,7 +241,7 @@ function drawOverlay() {
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, W, H);
   const crop = client.crop;
-  if (!lastBox || !running || Date.now() - lastBox.at > BOX_STALE_MS || crop.videoWidth === 0) {
+  if (!lastBox || !running || client.status !== 'open' || Date.now() - lastBox.at > BOX_STALE_MS || crop.videoWidth === 0) {
     delete canvas.dataset.box;
     delete canvas.dataset.drawn;
     return;
@@ -325,11 +329,12 @@ function showSummary(s) {
 // -- client events --------------------------------------------------------
 
 client.on('status', (d) => {
+  const previous = jipjung.statusLog[jipjung.statusLog.length - 1]?.status;
   jipjung.statusLog.push({ status: d.status, at: Date.now(), code: d.code });
   showStatus(d.status);
   if (d.status === 'reconnecting') {
     timeline.outageStart(Date.now());
-    if (d.attempt === 1 && d.code !== 1013) showMessage('connection_lost');
+    if (previous === 'open' && d.code !== 1013) showMessage('connection_lost');
   }
   if (d.status === 'open') timeline.outageEnd(Date.now());
   if (d.status === 'closed' && running) finish();

@@ -253,6 +253,15 @@ class FrameEncoder {
   }
 }
 
+/**
+ * Delete the first-inserted entry of a Set or Map.
+ * @param {Set<number> | Map<number, unknown>} c
+ */
+function forgetOldest(c) {
+  const first = c.keys().next();
+  if (!first.done) c.delete(first.value);
+}
+
 /** @returns {EncoderMode} */
 function pickEncoder() {
   if (typeof Worker === 'function' && typeof OffscreenCanvas === 'function' && typeof createImageBitmap === 'function') return 'worker';
@@ -532,7 +541,7 @@ export class JipjungClient extends EventTarget {
           if (this.seenResults.has(msg.resultId)) return; // a resent result after a resume
           this.seenResults.add(msg.resultId);
           // resultIds grow: the oldest (first inserted) can be forgotten.
-          if (this.seenResults.size > RESULT_ID_MEMORY) this.seenResults.delete(this.seenResults.values().next().value);
+          if (this.seenResults.size > RESULT_ID_MEMORY) forgetOldest(this.seenResults);
         }
         this.emit('result', msg);
         if (msg.kind === 'batch' && typeof msg.state === 'string' && msg.state !== this.state) {
@@ -725,7 +734,7 @@ export class JipjungClient extends EventTarget {
     this.lastFrameBytes = frame.length;
     this.crop = { ...crop, videoWidth: vw, videoHeight: vh };
     this.captureTimes.set(seq, captureTs);
-    if (this.captureTimes.size > CAPTURE_TS_MEMORY) this.captureTimes.delete(this.captureTimes.keys().next().value);
+    if (this.captureTimes.size > CAPTURE_TS_MEMORY) forgetOldest(this.captureTimes);
     this.stats.framesSent++;
     this.stats.sessionFramesSent++;
     this.stats.bytesSent += frame.length;

@@ -44,6 +44,8 @@ export function inspectJpeg(data: Buffer, limits: ImageLimits): JpegCheck {
     if (length < 2) return { ok: false, code: 'jpeg_invalid', detail: `segment length ${length} at byte ${pos}` };
     if (pos + length > data.length) break;
     if (isSof(marker)) {
+      // The decoder takes the first; a second could make the two disagree about the size.
+      if (size) return { ok: false, code: 'jpeg_invalid', detail: 'more than one start-of-frame segment' };
       if (length < 8) return { ok: false, code: 'jpeg_invalid', detail: 'start-of-frame segment too short' };
       const height = data.readUInt16BE(pos + 3);
       const width = data.readUInt16BE(pos + 5);

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { LoadMonitor, type LoadSample } from '../src/handler/load-monitor.js';
+
+const TARGET = 2000;
+const INTERVAL = 1000;
+
+/** Feeds samples as deltas over one interval each, keeping the running totals. */
+class Feed {
+  private total = { shedTotal: 0, analysedTotal: 0 };
+  constructor(readonly monitor: LoadMonitor) {
+    monitor.tick({ ...this.total, oldestWaitMs: 0 }, 1, INTERVAL);
+  }
+
+  tick(d: { shed?: number; analysed?: number; wait?: number; sessions?: number }) {
+    this.total = { shedTotal: this.total.shedTotal + (d.shed ?? 0), analysedTotal: this.total.analysedTotal + (d.analysed ?? 0) };
+    const sample: LoadSample = { ...this.total, oldestWaitMs: d.wait ?? 0 };
+    return this.monitor.tick(sample, d.sessions ?? 1, INTERVAL);
+  }
+}
+
+describe('LoadMonitor', () => {
+  it('starts at the full fps, accepting, not overloaded', () => {
+    expect(new LoadMonitor(5, TARGET).current).toEqual({ fps: 5, accepting: true, overloaded: false });
+  });
+
+  it('stays at the full fps while the workers keep up', () => {
+    const feed = new Feed(new LoadMonitor(5, TARGET));
+    for (let i = 0; i < 5; i++) expect(feed.tick({ analysed: 50, wait: 300, sessions: 10 })).toEqual({ fps: 5, accepting: true, overloaded: false });
+  });
+
+  it('throttles to 80% of the analysed fps per session while frames are shed', () => {
+    const feed = new LoadMonitor(10, TARGET);
+    const f = new Feed(feed);
+    // 60 frames analysed in 1 s by 4 sessions: 15 fps each, 80% is 12, but never above fps - 1.
+    expect(f.tick({ shed: 1, analysed: 60, sessions: 4 })).toEqual({ fps: 9, accepting: true, overloaded: true });
+    // 20 analysed by 4 sessions: 5 fps each, 80% is 4.
+    expect(f.tick({ shed: 3, analysed: 20, sessions: 4 })).toEqual({ fps: 4, accepting: true, overloaded: true });
+  });
+
+  it('throttles when the oldest unit waits longer than the target, even with nothing shed', () => {
+    const f = new Feed(new LoadMonitor(5, TARGET));
+    expect(f.tick({ analysed: 10, wait: TARGET, sessions: 2 }).fps).toBe(5); // at the target: calm
+    // 10 analysed by 2 sessions: 5 fps each, 80% is 4.
+    expect(f.tick({ analysed: 10, wait: TARGET + 1, sessions: 2 })).toEqual({ fps: 4, accepting: true, overloaded: true });
+    // 5 analysed by 2: 2.5 each, 80% is 2.
+    expect(f.tick({ analysed: 5, wait: TARGET + 1, sessions: 2 }).fps).toBe(2);
+  });
+
+  it('uses the interval to turn counts into fps', () => {
+    const m = new LoadMonitor(10, TARGET);
+    m.tick({ shedTotal: 0, analysedTotal: 0, oldestWaitMs: 0 }, 1, 500);
+    // 3 frames in 500 ms by one session: 6 fps, 80% is 4.8, floored to 4.
+    expect(m.tick({ shedTotal: 1, analysedTotal: 3, oldestWaitMs: 0 }, 1, 500).fps).toBe(4);
+  });
+
+  it('never throttles below 1 fps', () => {
+    const f = new Feed(new LoadMonitor(5, TARGET));
+    expect(f.tick({ shed: 10, analysed: 0, sessions: 3 }).fps).toBe(1);
+  });
+
+  it('raises the fps by one after 3 calm ticks in a row', () => {
+    const f = new Feed(new LoadMonitor(5, TARGET));
+    f.tick({ shed: 1, analysed: 4, sessions: 2 }); // 2 each, 80% is 1
+    expect(f.monitor.current.fps).toBe(1);
+    const fps = [];
+    for (let i = 0; i < 13; i++) fps.push(f.tick({ analysed: 10, wait: 100, sessions: 2 }).fps);
+    expect(fps).toEqual([1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5]);
+    expect(f.monitor.current).toEqual({ fps: 5, accepting: true, overloaded: false });
+  });
+
+  it('an overloaded tick restarts the count of calm ticks', () => {
+    const f = new Feed(new LoadMonitor(5, TARGET));
+    f.tick({ shed: 1, analysed: 6, sessions: 2 }); // 3 each, 80% is 2
+    f.tick({ analysed: 10, sessions: 2 });
+    f.tick({ analysed: 10, sessions: 2 });
+    // At fps 2, capacity 10 fps a session: down by one.
+    expect(f.tick({ shed: 1, analysed: 20, sessions: 2 }).fps).toBe(1);
+    expect([1, 2, 3].map(() => f.tick({ analysed: 10, sessions: 2 }).fps)).toEqual([1, 1, 2]);
+  });
+
+  it('refuses new sessions only at the lowest fps and still overloaded', () => {
+    const f = new Feed(new LoadMonitor(5, TARGET));
+    // Down to 1 fps from 5 in one tick: still accepting.
+    expect(f.tick({ shed: 5, analysed: 0, sessions: 3 })).toEqual({ fps: 1, accepting: true, overloaded: true });
+    // Overloaded again at 1 fps: refuse.
+    expect(f.tick({ shed: 5, analysed: 0, sessions: 3 })).toEqual({ fps: 1, accepting: false, overloaded: true });
+  });
+
+  it('does not refuse when it can still throttle', () => {
+    const f = new Feed(new LoadMonitor(5, TARGET));
+    const decisions = [5, 4, 3].map(() => f.tick({ shed: 1, analysed: 100, sessions: 1 }));
+    expect(decisions.map((d) => [d.fps, d.accepting])).toEqual([
+      [4, true],
+      [3, true],
+      [2, true],
+    ]);
+  });
+
+  it('accepts again once the wait falls under half the target, not before', () => {
+    const f = new Feed(new LoadMonitor(5, TARGET));
+    f.tick({ shed: 5, sessions: 3 });
+    expect(f.tick({ shed: 5, sessions: 3 }).accepting).toBe(false);
+    // Calm (nothing shed, wait within target) but still above half of it.
+    expect(f.tick({ analysed: 3, wait: TARGET, sessions: 3 }).accepting).toBe(false);
+    expect(f.tick({ analysed: 3, wait: TARGET / 2, sessions: 3 }).accepting).toBe(false);
+    expect(f.tick({ analysed: 3, wait: TARGET / 2 - 1, sessions: 3 })).toEqual({ fps: 2, accepting: true, overloaded: true });
+  });
+});
