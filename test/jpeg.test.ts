@@ -123,6 +123,15 @@ describe('inspectJpeg on broken JPEGs', () => {
     expect(inspectJpeg(noSof, LIMITS)).toEqual({ ok: false, code: 'jpeg_invalid', detail: 'scan data before a start-of-frame segment' });
   });
 
+  it('refuses a second start-of-frame segment, which could make the decoder see another size', () => {
+    const sof = segmentAt(face, SOF0);
+    const segment = Buffer.from(face.subarray(sof, sof + 2 + face.readUInt16BE(sof + 2)));
+    segment.writeUInt16BE(16, 5);
+    segment.writeUInt16BE(16, 7);
+    const twice = Buffer.concat([face.subarray(0, sof), segment, face.subarray(sof)]);
+    expect(inspectJpeg(twice, LIMITS)).toEqual({ ok: false, code: 'jpeg_invalid', detail: 'more than one start-of-frame segment' });
+  });
+
   it('accepts fill bytes before a marker', () => {
     const sof = segmentAt(face, SOF0);
     const padded = Buffer.concat([face.subarray(0, sof), Buffer.from([0xff, 0xff, 0xff]), face.subarray(sof)]);

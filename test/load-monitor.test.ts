@@ -78,19 +78,22 @@ describe('LoadMonitor', () => {
     expect([1, 2, 3].map(() => f.tick({ analysed: 10, sessions: 2 }).fps)).toEqual([1, 1, 2]);
   });
 
-  it('refuses new sessions only at the lowest fps and still overloaded', () => {
+  it('refuses new sessions only at the lowest fps and still overloaded after the change settled', () => {
     const f = new Feed(new LoadMonitor(5, TARGET));
-    // Down to 1 fps from 5 in one tick: still accepting.
+    // Down to 1 fps from 5 in one tick (nothing was analysed): still accepting.
     expect(f.tick({ shed: 5, analysed: 0, sessions: 3 })).toEqual({ fps: 1, accepting: true, overloaded: true });
-    // Overloaded again at 1 fps: refuse.
+    // Clients are given two ticks to react before the instance refuses.
+    expect(f.tick({ shed: 5, analysed: 0, sessions: 3 })).toEqual({ fps: 1, accepting: true, overloaded: true });
     expect(f.tick({ shed: 5, analysed: 0, sessions: 3 })).toEqual({ fps: 1, accepting: false, overloaded: true });
   });
 
-  it('does not refuse when it can still throttle', () => {
+  it('steps down one fps every two ticks while the workers keep up but the queue does not shrink', () => {
     const f = new Feed(new LoadMonitor(5, TARGET));
-    const decisions = [5, 4, 3].map(() => f.tick({ shed: 1, analysed: 100, sessions: 1 }));
+    const decisions = [0, 1, 2, 3, 4].map(() => f.tick({ shed: 1, analysed: 100, sessions: 1 }));
     expect(decisions.map((d) => [d.fps, d.accepting])).toEqual([
       [4, true],
+      [4, true],
+      [3, true],
       [3, true],
       [2, true],
     ]);
@@ -98,6 +101,7 @@ describe('LoadMonitor', () => {
 
   it('accepts again once the wait falls under half the target, not before', () => {
     const f = new Feed(new LoadMonitor(5, TARGET));
+    f.tick({ shed: 5, sessions: 3 });
     f.tick({ shed: 5, sessions: 3 });
     expect(f.tick({ shed: 5, sessions: 3 }).accepting).toBe(false);
     // Calm (nothing shed, wait within target) but still above half of it.

@@ -186,6 +186,31 @@ describe('ReorderBuffer: re-sync', () => {
     expect(b.push(slot(0), 0)).toEqual({ verdict: 'duplicate', events: [] });
   });
 
+  it('a shed slot (clock-checked captureTs) can mark a restart like a frame', () => {
+    const b = new ReorderBuffer<string>(OPTS);
+    pushAll(b, [0, 1, 2, 3, 4, 5]);
+    const shed = { seq: 0, captureTs: T0 + 60_000, item: null, refused: 'shed' as const };
+    expect(brief(b.push(shed, 0).events)).toEqual(['resync 6→0', 0]);
+  });
+
+  // Regression: a refused frame's captureTs may be what was wrong with it,
+  // so its slot must not take part in restart detection.
+  it('a rejected slot with an old seq and a far-future captureTs is a duplicate, not a restart', () => {
+    const b = new ReorderBuffer<string>(OPTS);
+    pushAll(b, [0, 1, 2, 3, 4, 5]);
+    const insane = { seq: 2, captureTs: T0 + 86_400_000, item: null, refused: 'rejected' as const };
+    expect(b.push(insane, 0)).toEqual({ verdict: 'duplicate', events: [] });
+  });
+
+  it('a rejected slot with a far-future captureTs does not hide a later restart', () => {
+    const b = new ReorderBuffer<string>(OPTS);
+    pushAll(b, [0, 1, 2, 3, 4, 5]);
+    b.push({ seq: 6, captureTs: T0 + 86_400_000, item: null, refused: 'rejected' }, 0);
+    pushAll(b, [7, 8]);
+    // The client restarts a minute later.
+    expect(b.push({ seq: 0, captureTs: T0 + 60_000, item: 'again' }, 0).verdict).toBe('accepted');
+  });
+
   it('a late frame with a newer captureTs stays late (a given-up seq is not a restart)', () => {
     const b = new ReorderBuffer<string>(OPTS);
     pushAll(b, [0, 2, 3, 4, 5]); // 1 given up

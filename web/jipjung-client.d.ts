@@ -186,7 +186,8 @@ export declare class JipjungError extends Error {
 
 export declare class JipjungClient extends EventTarget {
   constructor(options?: JipjungClientOptions);
-  readonly options: Required<Omit<JipjungClientOptions, 'fps' | 'video' | 'token'>> & Pick<JipjungClientOptions, 'fps' | 'video' | 'token'>;
+  /** The options with their defaults filled in. */
+  readonly options: Readonly<Required<Omit<JipjungClientOptions, 'fps' | 'video' | 'token'>> & { fps?: number; video: HTMLVideoElement | null; token?: string }>;
   readonly status: Status;
   /** The welcome of the open connection, null between connections. */
   readonly welcome: Welcome | null;

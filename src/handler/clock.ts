@@ -43,10 +43,13 @@ export class ClockCheck {
       return { ok: false, detail: `captureTs is ${Math.round(skew - offset)} ms away from the session's clock` };
     }
     const last = this.last;
+    // A frame that agrees with the session's clock becomes the reference,
+    // even if it runs backwards: after a clock step back, later frames are
+    // judged against the new clock.
+    this.last = { seq, captureTs };
     if (last && seq > last.seq && captureTs < last.captureTs - this.reorderToleranceMs) {
       return { ok: false, detail: `captureTs runs ${Math.round(last.captureTs - captureTs)} ms backwards while seq runs forwards` };
     }
-    this.last = { seq, captureTs };
     return { ok: true };
   }
 }

@@ -3,6 +3,11 @@
  * order, in an open batch, queued for a worker or at one), so memory stays
  * flat whatever clients do. Frames are admitted only while it has room.
  */
+/** Whoever holds frames: each session, so shedding can pick the biggest holder. */
+export interface Holder {
+  heldBytes: number;
+}
+
 export class FrameBudget {
   private usedBytes = 0;
   private peakBytes = 0;
@@ -21,12 +26,14 @@ export class FrameBudget {
     return this.usedBytes + bytes <= this.limitBytes;
   }
 
-  acquire(bytes: number): void {
+  acquire(holder: Holder, bytes: number): void {
+    holder.heldBytes += bytes;
     this.usedBytes += bytes;
     if (this.usedBytes > this.peakBytes) this.peakBytes = this.usedBytes;
   }
 
-  release(bytes: number): void {
+  release(holder: Holder, bytes: number): void {
+    holder.heldBytes -= bytes;
     this.usedBytes -= bytes;
   }
 }

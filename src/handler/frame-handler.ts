@@ -40,6 +40,8 @@ export class FrameHandler {
     private readonly models: ModelHandler,
     private readonly budget: FrameBudget,
     private readonly logger: Logger,
+    /** Number of open sessions, for each one's share of the budget. */
+    private readonly sessions: () => number,
     private readonly hooks: FrameHandlerHooks = {},
   ) {
     this.limits = { maxWidth: config.MAX_IMAGE_WIDTH, maxHeight: config.MAX_IMAGE_HEIGHT };
@@ -57,11 +59,14 @@ export class FrameHandler {
     session.outcomes.received++;
     this.hooks.onReceived?.(session, data.length);
 
+    const parsed = parseFrame(data, this.config.MAX_FRAME_BYTES);
     if (!session.rate.take(now)) {
       this.rateLimited(session, now);
+      // Its seq slot is taken, so the frame is not counted lost as well.
+      if (parsed.ok) this.place(session, { seq: parsed.header.seq, captureTs: parsed.header.captureTs, item: null, refused: 'rateLimited' }, now);
+      else session.units.note('rateLimited');
       return;
     }
-    const parsed = parseFrame(data, this.config.MAX_FRAME_BYTES);
     if (!parsed.ok) {
       this.reject(session, parsed.code, parsed.seq, parsed.detail, false);
       return;
@@ -77,7 +82,7 @@ export class FrameHandler {
       this.reject(session, 'timestamp_invalid', header.seq, clock.detail!, true, header.captureTs);
       return;
     }
-    if (!this.budget.hasRoom(image.length) && !this.models.shedFor(image.length)) {
+    if (!this.budget.hasRoom(image.length) && !this.models.shedFor(image.length, session, this.sessions())) {
       this.drop(session, 'shed');
       this.place(session, { seq: header.seq, captureTs: header.captureTs, item: null, refused: 'shed' }, now);
       return;
@@ -92,10 +97,10 @@ export class FrameHandler {
       image: Buffer.from(image),
       receivedAt: now,
     };
-    this.budget.acquire(entry.image.length);
+    this.budget.acquire(session, entry.image.length);
     const verdict = this.place(session, { seq: entry.seq, captureTs: entry.captureTs, item: entry }, now);
     if (verdict !== 'accepted') {
-      this.budget.release(entry.image.length);
+      this.budget.release(session, entry.image.length);
       this.drop(session, verdict);
       session.units.note(verdict);
       if (verdict === 'late') session.outcomes.lost--;
@@ -115,7 +120,7 @@ export class FrameHandler {
   discard(session: Session): void {
     this.waiting.delete(session);
     const held = [...session.reorder.heldItems(), ...session.units.heldFrames()];
-    for (const f of held) this.budget.release(f.image.length);
+    for (const f of held) this.budget.release(session, f.image.length);
     this.drop(session, 'session_closed', held.length);
   }
 
@@ -149,7 +154,6 @@ export class FrameHandler {
 
   private rateLimited(session: Session, now: number): void {
     this.drop(session, 'rate_limited');
-    session.units.note('rateLimited');
     if (session.rateAbuse.add(now) > this.config.RATE_ABUSE_FRAMES) {
       this.logger.warn({ event: 'rate_abuse', sessionId: session.id }, 'closing a session that keeps sending too fast');
       session.send(errorMessage('rate_limited'));

@@ -26,12 +26,16 @@ export interface LoadDecision {
 }
 
 const CALM_TICKS_TO_RAISE = 3;
+/** Ticks an fps change is given to take effect (clients react, the backlog drains) before the next cut. */
+const SETTLE_TICKS = 2;
 const MIN_FPS = 1;
 
 export class LoadMonitor {
   private fps: number;
   private last: LoadSample | null = null;
   private calmTicks = 0;
+  private overloadedTicks = 0;
+  private sinceChange = SETTLE_TICKS;
   private accepting = true;
 
   constructor(
@@ -52,21 +56,34 @@ export class LoadMonitor {
     const shed = sample.shedTotal - last.shedTotal;
     const analysedPerSec = ((sample.analysedTotal - last.analysedTotal) * 1000) / intervalMs;
     const overloaded = shed > 0 || sample.oldestWaitMs > this.latencyTargetMs;
+    this.sinceChange++;
     if (overloaded && sessions > 0) {
       this.calmTicks = 0;
+      this.overloadedTicks++;
       // What the workers did analyse, shared out, with headroom to drain the queue.
-      const capacityFps = Math.floor((analysedPerSec / sessions) * 0.8);
-      const next = Math.max(MIN_FPS, Math.min(this.fps - 1, capacityFps));
-      if (this.fps === MIN_FPS && next === MIN_FPS) this.accepting = false;
-      this.fps = next;
+      const capacityFps = Math.max(MIN_FPS, Math.floor((analysedPerSec / sessions) * 0.8));
+      if (capacityFps < this.fps) {
+        this.setFps(capacityFps);
+      } else if (this.sinceChange >= SETTLE_TICKS && this.fps > MIN_FPS) {
+        // The workers keep up with what arrives but the queue does not shrink: step down.
+        this.setFps(this.fps - 1);
+      } else if (this.fps === MIN_FPS && this.overloadedTicks > SETTLE_TICKS) {
+        this.accepting = false;
+      }
     } else {
+      this.overloadedTicks = 0;
       this.calmTicks++;
       if (sample.oldestWaitMs < this.latencyTargetMs / 2) this.accepting = true;
       if (this.calmTicks >= CALM_TICKS_TO_RAISE && this.fps < this.maxFps) {
         this.calmTicks = 0;
-        this.fps++;
+        this.setFps(this.fps + 1);
       }
     }
     return this.current;
+  }
+
+  private setFps(fps: number): void {
+    this.fps = fps;
+    this.sinceChange = 0;
   }
 }

@@ -85,14 +85,20 @@ export class ModelHandler {
   }
 
   /**
-   * Make room in the frame budget for `bytes` by shedding queued units,
-   * from the session holding the most first. False when nothing queued is left to shed.
+   * Make room in the frame budget for a frame of `bytes` that `requester`
+   * wants to add. Each session is entitled to an equal share of the
+   * budget: while the requester stays within its share, the oldest queued
+   * unit of the session furthest above its share is shed; otherwise the new
+   * frame is the one to shed (false). So whoever sends first cannot crowd
+   * the others out.
    */
-  shedFor(bytes: number): boolean {
+  shedFor(bytes: number, requester: Session, sessions: number): boolean {
+    const share = this.budget.limitBytes / Math.max(1, sessions);
+    if (requester.heldBytes + bytes > share) return false;
     while (!this.budget.hasRoom(bytes)) {
       let victim: Session | null = null;
-      for (const s of this.queued) if (s.queuedBytes > 0 && (!victim || s.queuedBytes > victim.queuedBytes)) victim = s;
-      if (!victim || !this.shedOldest(victim)) return false;
+      for (const s of this.queued) if (s.queuedBytes > 0 && (!victim || s.heldBytes > victim.heldBytes)) victim = s;
+      if (!victim || victim.heldBytes <= share || !this.shedOldest(victim)) return false;
     }
     return true;
   }
@@ -102,7 +108,7 @@ export class ModelHandler {
     const i = this.ring.indexOf(session);
     if (i >= 0) this.ring.splice(i, 1);
     for (const unit of session.queue.splice(0)) {
-      this.budget.release(unitBytes(unit));
+      this.budget.release(session, unitBytes(unit));
       this.drop(session, 'session_closed', unit.frames.length);
     }
     session.queuedBytes = 0;
@@ -122,7 +128,7 @@ export class ModelHandler {
     const n = unit.frames.length;
     const bytes = unitBytes(unit);
     session.queuedBytes -= bytes;
-    this.budget.release(bytes);
+    this.budget.release(session, bytes);
     unit.counts.shed += n;
     unit.frames = [];
     this.shedTotal += n;
@@ -139,13 +145,29 @@ export class ModelHandler {
   private pump(): void {
     while (this.ring.length > 0 && this.pool.idleCount > 0) {
       const session = this.ring.shift()!;
-      const unit = session.queue.shift();
-      if (!unit) continue;
-      if (session.queue.length === 0) this.queued.delete(session);
-      if (unit.frames.length > 0 && nowMs() - unit.createdAt > this.config.MAX_UNIT_AGE_MS) this.shedUnit(session, unit);
-      session.queuedBytes -= unitBytes(unit);
-      this.dispatch(session, unit);
+      const unit = this.nextUnit(session);
+      if (unit) this.dispatch(session, unit);
     }
+  }
+
+  /**
+   * The session's next unit for a worker. Stale units are shed on the way;
+   * shed units that close no window are answered here, without a worker,
+   * so they never take a turn from a unit with frames.
+   */
+  private nextUnit(session: Session): Unit | null {
+    const now = nowMs();
+    while (session.queue.length > 0) {
+      const unit = session.queue[0];
+      if (unit.frames.length > 0 && now - unit.createdAt > this.config.MAX_UNIT_AGE_MS) this.shedUnit(session, unit);
+      session.queue.shift();
+      session.queuedBytes -= unitBytes(unit);
+      if (session.queue.length === 0) this.queued.delete(session);
+      if (unit.frames.length > 0 || unit.closesWindow) return unit;
+      this.sendBatch(session, unit, { score: null, state: 'unknown', signals: {} }, 0, []);
+    }
+    this.queued.delete(session);
+    return null;
   }
 
   private dispatch(session: Session, unit: Unit): void {
@@ -174,7 +196,7 @@ export class ModelHandler {
         (err: unknown) => this.fail(session, unit, err),
       )
       .finally(() => {
-        this.budget.release(bytes);
+        this.budget.release(session, bytes);
         session.inFlight = false;
         if (session.queue.length > 0 && !session.closed) this.ring.push(session);
         this.onSettled?.(session);

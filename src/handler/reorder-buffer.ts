@@ -19,7 +19,7 @@ export interface Slot<T> {
   captureTs: number;
   /** The frame, or null for a seq whose frame was refused or shed on arrival. */
   item: T | null;
-  refused?: 'rejected' | 'shed';
+  refused?: 'rejected' | 'shed' | 'rateLimited';
 }
 
 export type ReorderEvent<T> =
@@ -27,7 +27,8 @@ export type ReorderEvent<T> =
   | { kind: 'lost'; seqFrom: number; seqTo: number }
   | { kind: 'resync'; fromSeq: number | null; toSeq: number };
 
-export type Verdict = 'accepted' | 'duplicate' | 'late';
+/** `ignored`: a refused frame's slot that would re-sync the session; a bad frame's seq is not trusted that far. */
+export type Verdict = 'accepted' | 'duplicate' | 'late' | 'ignored';
 
 export interface ReorderOptions {
   maxFrames: number;
@@ -61,9 +62,12 @@ export class ReorderBuffer<T> {
    */
   push(slot: Slot<T>, now: number): { verdict: Verdict; events: ReorderEvent<T>[] } {
     const events: ReorderEvent<T>[] = [];
+    // The captureTs of a frame refused by the checks may be what was wrong with it.
+    const trusted = slot.refused !== 'rejected';
     if (this.next === null) {
       this.next = slot.seq;
-    } else if (this.isResync(slot)) {
+    } else if (this.isResync(slot, trusted)) {
+      if (!trusted) return { verdict: 'ignored', events };
       this.drain(events);
       events.push({ kind: 'resync', fromSeq: this.next, toSeq: slot.seq });
       this.next = slot.seq;
@@ -75,7 +79,7 @@ export class ReorderBuffer<T> {
       return { verdict: 'duplicate', events };
     }
     this.held.set(slot.seq, { slot, at: now });
-    this.newestCaptureTs = Math.max(this.newestCaptureTs, slot.captureTs);
+    if (trusted) this.newestCaptureTs = Math.max(this.newestCaptureTs, slot.captureTs);
     this.release(events);
     while (this.held.size > this.opts.maxFrames) this.skipGap(events);
     return { verdict: 'accepted', events };
@@ -94,11 +98,11 @@ export class ReorderBuffer<T> {
     return events;
   }
 
-  private isResync(slot: Slot<T>): boolean {
+  private isResync(slot: Slot<T>, trusted: boolean): boolean {
     const next = this.next!;
     if (slot.seq >= next + this.opts.resyncGap || slot.seq <= next - this.opts.resyncGap) return true;
     // Behind in seq but ahead of everything in time: the client restarted its count.
-    return slot.seq < next && slot.captureTs > this.newestCaptureTs && !this.skipped.has(slot.seq);
+    return trusted && slot.seq < next && slot.captureTs > this.newestCaptureTs && !this.skipped.has(slot.seq);
   }
 
   private oldestWait(): number {

@@ -63,6 +63,8 @@ export class Session {
   /** Units cut and waiting for a worker, oldest first, and their image bytes. */
   readonly queue: Unit[] = [];
   queuedBytes = 0;
+  /** Bytes of frames this session holds anywhere, against the global budget. */
+  heldBytes = 0;
   /** A unit is at a worker: the next one needs its context. */
   inFlight = false;
   context: unknown = null;

@@ -20,6 +20,8 @@ const LOAD_INTERVAL_MS = 1000;
 export interface StreamServerDeps {
   config: Config;
   logger: Logger;
+  /** Open sessions by id, shared with whoever needs to count them. */
+  sessions: Map<string, Session>;
   frames: FrameHandler;
   models: ModelHandler;
   /** Whether upgrades are accepted right now (workers ready, not draining). */
@@ -34,13 +36,14 @@ export interface StreamServerDeps {
  */
 export class StreamServer {
   readonly wss: WebSocketServer;
-  readonly sessions = new Map<string, Session>();
+  readonly sessions: Map<string, Session>;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly loadTimer: NodeJS.Timeout;
   private readonly alive = new WeakSet<WebSocket>();
   private readonly sessionOptions: SessionOptions;
 
   constructor(private readonly deps: StreamServerDeps) {
+    this.sessions = deps.sessions;
     this.wss = new WebSocketServer({
       noServer: true,
       // JPEG does not compress; deflate would only cost memory and CPU.

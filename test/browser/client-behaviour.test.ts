@@ -31,6 +31,7 @@ describe('client library against a scripted server', () => {
 
   it('resumes a session, drops repeated results, obeys throttle, shows notices, and gives up on 4401', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    page.setDefaultTimeout(10_000);
     const errors = pageErrors(page);
     await page.goto(`http://localhost:${server.port}/?retryBaseMs=100&retryCapMs=300`);
     await page.waitForSelector('body[data-ready="true"]');
@@ -97,7 +98,7 @@ describe('client library against a scripted server', () => {
     c2.ws.close(4401, 'unauthorized');
     await page.waitForSelector('body[data-status="closed"]');
     await page.waitForSelector('#messages li[data-code="unauthorized"]');
-    await page.waitForTimeout(1000); // several backoff periods at retryCapMs=300
+    await page.waitForTimeout(800); // several backoff periods at retryCapMs=300
     await screenshot(page, 'client-unauthorized');
     expect(server.connections).toHaveLength(2);
     expect(await page.evaluate(() => (window as any).jipjung.client.stream)).toBeNull();

@@ -1,6 +1,7 @@
 /**
  * The demo page in Chromium, its fake camera playing a face then an empty
- * scene, against a real server running the default model.
+ * scene, against a real server running the default model; and the same
+ * page when the camera permission is refused.
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,22 +14,25 @@ const FACE_SECONDS = 5;
 describe('demo page, default model', () => {
   let t: TestApp;
   let browser: Browser;
+  /** Same flags, but the permission prompt is denied. */
+  let denying: Browser;
   let dir: string;
 
   beforeAll(async () => {
     dir = tempDir();
     const [y4m, app] = await Promise.all([makeY4m(dir, { face: FACE_SECONDS, empty: 6 }), startTestApp()]);
     t = app;
-    browser = await launchChromium({ y4m, allowCamera: true });
+    [browser, denying] = await Promise.all([launchChromium({ y4m, allowCamera: true }), launchChromium({ y4m, allowCamera: false })]);
   });
   afterAll(async () => {
-    await browser?.close();
+    await Promise.all([browser?.close(), denying?.close()]);
     await t?.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('shows a score within 3 s, focused on the face, absent on the empty scene, and results that match the frames sent', async () => {
     const page: Page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    page.setDefaultTimeout(10_000);
     const errors = pageErrors(page);
     const sockets = new SocketLog(page);
     await page.goto(`http://localhost:${t.app.port}/`);
@@ -121,6 +125,39 @@ describe('demo page, default model', () => {
 
     expect(seen.status).toBe('closed');
     expect(sockets.closes).toHaveLength(1);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('camera denied: shows a clear message and opens no connection', async () => {
+    const page = await denying.newPage({ viewport: { width: 1280, height: 720 } });
+    page.setDefaultTimeout(10_000);
+    const errors = pageErrors(page);
+    const sockets = new SocketLog(page);
+    const sessionsOpened = () => t.logs.filter((l) => l.event === 'session_open').length;
+    const sessionsBefore = sessionsOpened();
+    await page.goto(`http://localhost:${t.app.port}/`);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.click('#start');
+
+    const message = page.locator('#messages li[data-code="camera_denied"]');
+    await message.waitFor({ timeout: 5000 });
+    expect(await message.innerText()).toMatch(/카메라 권한이 거부되었습니다.*Camera access was denied/s);
+    await page.waitForTimeout(1000); // long enough for a connection attempt, had one been made
+    await screenshot(page, 'camera-denied');
+
+    expect(sockets.sockets).toEqual([]);
+    expect(sockets.frames).toEqual([]);
+    const state = await page.evaluate(() => {
+      const j = (window as any).jipjung;
+      return { status: j.client.status, stream: j.client.stream, errors: j.errors.map((e: any) => e.code), log: j.statusLog.map((s: any) => s.status) };
+    });
+    expect(state).toEqual({ status: 'closed', stream: null, errors: ['camera_denied'], log: ['closed'] });
+    expect(sessionsOpened()).toBe(sessionsBefore);
+    // The explanation and the Start button stay for another try.
+    expect(await page.locator('#consent').isVisible()).toBe(true);
+    expect(await page.locator('#start').isEnabled()).toBe(true);
+    expect(await page.locator('#stop').isDisabled()).toBe(true);
     expect(errors).toEqual([]);
     await page.close();
   });

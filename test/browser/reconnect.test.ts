@@ -33,13 +33,14 @@ describe('demo page reconnect', () => {
   it('shows the disconnection, reconnects with backoff, and keeps receiving results in a new session', async () => {
     const port = apps[0].app.port;
     const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    page.setDefaultTimeout(10_000);
     const errors = pageErrors(page);
     const sockets = new SocketLog(page);
     // A short backoff cap keeps the test quick; the default schedule is tested in client-wire.test.ts.
-    await page.goto(`http://localhost:${port}/?retryCapMs=2000`);
+    await page.goto(`http://localhost:${port}/?retryCapMs=1000`);
     await page.waitForSelector('body[data-ready="true"]');
     await page.click('#start');
-    await page.waitForFunction(() => (window as any).jipjung.results.filter((r: any) => r.kind === 'batch').length >= 2, null, { timeout: 10_000 });
+    await page.waitForFunction(() => (window as any).jipjung.results.some((r: any) => r.kind === 'batch'), null, { timeout: 10_000 });
     const first: string = await page.evaluate(() => (window as any).jipjung.client.sessionId);
 
     await apps.shift()!.close(); // closes every connection with 1001, then stops
@@ -79,7 +80,8 @@ describe('demo page reconnect', () => {
     const last = sockets.sockets.length - 1;
     const before = sockets.framesOn(0);
     const after = sockets.framesOn(last);
-    expect(before.length).toBeGreaterThanOrEqual(10);
+    expect(before.length).toBeGreaterThanOrEqual(5);
+    expect(before.map((f) => f.header.seq)).toEqual([...before.keys()]);
     expect(after.map((f) => f.header.seq).slice(0, 10)).toEqual([...Array(10).keys()]);
     // Nothing was held back while disconnected: the first frame after the reconnect was captured after the server came back.
     expect(after[0].header.captureTs).toBeGreaterThan(upAt);

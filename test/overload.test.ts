@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scene, startTestApp, type TestApp } from './helpers/app.js';
+import { TestClient, type Msg } from './helpers/client.js';
+
+const SESSIONS = 12;
+const SEND_FPS = 25;
+const DURATION_MS = 6000;
+const BUDGET_BYTES = 16 * 1024 * 1024;
+
+describe('overload with real workers', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({
+      WORKERS: '1',
+      FPS: '30',
+      RATE_BURST_FRAMES: '30',
+      RATE_ABUSE_FRAMES: '100000',
+      SESSION_QUEUE_UNITS: '2',
+      FRAME_BUDGET_BYTES: String(BUDGET_BYTES),
+      MAX_UNIT_AGE_MS: '1500',
+      LATENCY_TARGET_MS: '500',
+    });
+  });
+  afterAll(() => t.close());
+
+  it('sheds stale frames fairly: every session keeps getting analysed results, memory stays in budget, counts add up', async () => {
+    const faces = scene('face');
+    const clients = await Promise.all(Array.from({ length: SESSIONS }, () => TestClient.connect(t.url)));
+    const arrivals = new Map<TestClient, Array<{ at: number; msg: Msg }>>();
+    const started = Date.now();
+    for (const c of clients) {
+      const list: Array<{ at: number; msg: Msg }> = [];
+      arrivals.set(c, list);
+      c.ws.on('message', (data, isBinary) => {
+        if (!isBinary) list.push({ at: Date.now() - started, msg: JSON.parse(data.toString()) });
+      });
+    }
+    const sent = new Map<TestClient, number>(clients.map((c) => [c, 0]));
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (Date.now() - started >= DURATION_MS) {
+          clearInterval(timer);
+          resolve();
+          return;
+        }
+        for (const c of clients) {
+          const n = sent.get(c)!;
+          c.sendFrame(faces[n % faces.length]);
+          sent.set(c, n + 1);
+        }
+      }, 1000 / SEND_FPS);
+    });
+    const summaries = await Promise.all(clients.map((c) => c.bye()));
+
+    expect(t.app.budget.peak).toBeLessThanOrEqual(BUDGET_BYTES);
+    expect(t.app.budget.used).toBe(0);
+    let shed = 0;
+    let rateLimited = 0;
+    for (const [i, c] of clients.entries()) {
+      const s = summaries[i];
+      // Every frame sent was received and ended in exactly one outcome.
+      expect(s.framesReceived).toBe(sent.get(c));
+      expect(s.framesAnalyzed + s.framesRejected + s.framesDropped).toBe(s.framesReceived);
+      expect(s.framesAnalyzed).toBeGreaterThan(0);
+      shed += s.dropped.shed ?? 0;
+      rateLimited += s.dropped.rate_limited ?? 0;
+      // No session starves: analysed results reach each one in every 2-second stretch after the first second.
+      const analysed = arrivals.get(c)!.filter((a) => a.msg.type === 'result' && a.msg.kind === 'batch' && a.msg.framesAnalyzed > 0);
+      for (let from = 1000; from + 2000 <= DURATION_MS; from += 2000) {
+        expect(analysed.some((a) => a.at >= from && a.at < from + 2000), `session ${i} got nothing in [${from}, ${from + 2000}) ms`).toBe(true);
+      }
+      // The server asked it to slow down.
+      expect(arrivals.get(c)!.some((a) => a.msg.type === 'throttle' && a.msg.fps < 30)).toBe(true);
+    }
+    expect(shed).toBeGreaterThan(0);
+    const totalSent = [...sent.values()].reduce((a, b) => a + b, 0);
+    const totalAnalysed = summaries.reduce((a, s) => a + s.framesAnalyzed, 0);
+    // The offered load was well above what the worker analysed.
+    expect(totalAnalysed).toBeLessThan(totalSent * 0.6);
+    expect(t.logs.filter((l) => l.level === 'fatal')).toEqual([]);
+    expect(rateLimited).toBeGreaterThan(0); // the clients ignored the throttle and were held to it
+  }, 60_000);
+});
