@@ -467,12 +467,15 @@ export class JipjungClient extends EventTarget {
     const ws = this.ws;
     let summary = null;
     if (ws && ws.readyState === WebSocket.OPEN && this.welcome) {
+      /** @type {ReturnType<typeof setTimeout> | undefined} */
+      let timer;
       const got = new Promise((resolve) => {
         this.summaryWaiter = resolve;
-        setTimeout(() => resolve(null), this.options.stopTimeoutMs);
+        timer = setTimeout(() => resolve(null), this.options.stopTimeoutMs);
       });
       ws.send(JSON.stringify({ type: 'bye' }));
       summary = await got;
+      clearTimeout(timer);
       this.summaryWaiter = null;
     }
     if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000, 'stop');

@@ -79,12 +79,6 @@ export const ERRORS = {
     fatal: true,
     closeCode: 1008,
   },
-  slow_consumer: {
-    message: 'the client did not read its results for too long',
-    logLevel: 'warn',
-    fatal: true,
-    closeCode: 1008,
-  },
   model_error: {
     message: 'the model could not analyse these frames; the session goes on',
     logLevel: 'warn',

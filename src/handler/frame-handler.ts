@@ -99,7 +99,7 @@ export class FrameHandler {
     };
     this.budget.acquire(session, entry.image.length);
     const verdict = this.place(session, { seq: entry.seq, captureTs: entry.captureTs, item: entry }, now);
-    if (verdict !== 'accepted') {
+    if (verdict === 'duplicate' || verdict === 'late') {
       this.budget.release(session, entry.image.length);
       this.drop(session, verdict);
       session.units.note(verdict);

@@ -126,7 +126,7 @@ export class WorkerPool extends EventEmitter {
     this.slots[slot] = worker;
     worker.on('exit', (code: number | null, signal: string | null) => {
       const wasReady = worker.info !== null;
-      this.logger.warn(
+      this.logger[this.closing ? 'info' : 'warn'](
         { event: 'worker_exit', worker: slot, workerPid: worker.pid, code, signal, restarts: this.totalRestarts() },
         'worker exited',
       );

@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { launchChromium, makeY4m, pageErrors, screenshot, SocketLog, tempDir } from './browser.js';
 
-const FACE_SECONDS = 5;
+const FACE_SECONDS = 4;
 
 describe('demo page, default model', () => {
   let t: TestApp;
