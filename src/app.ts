@@ -9,7 +9,9 @@ import { ModelHandler } from './handler/model-handler.js';
 import { findPython, MODEL_DIR } from './ipc/python.js';
 import { WorkerPool } from './ipc/worker-pool.js';
 import { createHttpServer, sendJson } from './server/http-server.js';
-import type { Session } from './server/session.js';
+import { Authenticator } from './server/auth.js';
+import { SessionRegistry } from './server/session-registry.js';
+import { SESSIONS_PATH, sessionsRoute } from './server/sessions-api.js';
 import { StreamServer } from './server/stream-server.js';
 import type { Logger } from './utils/logger.js';
 
@@ -63,7 +65,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         'unit analysed',
       ),
   });
-  const sessions = new Map<string, Session>();
+  const sessions = new SessionRegistry(config.RESUME_TTL_MS, (session) => stream.expire(session));
+  const auth = new Authenticator({ secret: config.AUTH_SECRET, jwksUrl: config.AUTH_JWKS_URL, audience: config.AUTH_AUDIENCE, issuer: config.AUTH_ISSUER });
+  if (auth.mode === 'demo') {
+    logger.warn({ event: 'demo_mode' }, 'no AUTH_SECRET or AUTH_JWKS_URL: running in demo mode, anyone may open a session');
+  }
   const frames = new FrameHandler(config, models, budget, logger, () => sessions.size);
   const load = new LoadMonitor(config.FPS, config.LATENCY_TARGET_MS);
   const modelInfo = () => {
@@ -71,7 +77,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     return info ? { name: info.model, version: info.version } : null;
   };
   const ready = () => !draining && pool.readyCount > 0;
-  const stream = new StreamServer({ config, logger, sessions, frames, models, load, accepting: ready, modelInfo });
+  const clientAddress = (req: http.IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
+  const stream = new StreamServer({ config, logger, sessions, auth, clientAddress, frames, models, load, accepting: ready, modelInfo });
 
   const server = createHttpServer(
     {
@@ -82,13 +89,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
           draining,
           workers: { size: pool.size, ready: pool.readyCount, busy: pool.busyCount },
           sessions: sessions.size,
+          auth: auth.mode,
         }),
+      [`${SESSIONS_PATH}*`]: sessionsRoute(auth, sessions),
     },
     WEB_ROOT,
   );
   server.on('upgrade', (req, socket, head) => stream.handleUpgrade(req, socket, head));
   // Slow-loris guard for plain HTTP; WebSocket upgrades have the hello timeout.
   server.headersTimeout = 10_000;
+  server.maxHeadersCount = 100;
   server.requestTimeout = 30_000;
 
   await new Promise<void>((resolve, reject) => {
@@ -108,6 +118,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     async close() {
       draining = true;
       stream.closeAll(1001, 'server shutting down');
+      sessions.close();
       frames.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await pool.close();

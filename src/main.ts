@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from './config/config.js';
 import { startApp } from './app.js';
-import { createLogger } from './utils/logger.js';
+import { createLogger, wantsPretty } from './utils/logger.js';
 
 async function main(): Promise<void> {
   let config;
@@ -13,7 +13,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger(config.LOG_LEVEL);
+  const logger = createLogger(config.LOG_LEVEL, undefined, { pretty: wantsPretty(config.LOG_PRETTY, process.stdout.isTTY) });
   let app;
   try {
     app = await startApp(config, logger);

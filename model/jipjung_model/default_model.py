@@ -31,66 +31,30 @@ Per frame
    ``faces`` counts verified faces; on frames where only the track was
    followed it is 1 or 0. The student face is the verified face with the
    largest ``area * (1 - 0.5 * offCentre)``.
-4. Head pose from the student face's six keypoints (below).
-5. Frame score and state (below).
+4. Head pose from the student face's six keypoints (pose.py).
+5. Eye openness of both eyes (eyes.py) on the greyscale frame decoded at
+   full size (a second, greyscale-only decode costs ~0.4 ms; only frames
+   with a plausible face pay it).
+6. State and score over durations, with per-student calibration
+   (temporal.py): a look-away becomes ``distracted`` after 2 s, drowsiness
+   comes from PERCLOS and long closures, a blink changes nothing.
 
-Head pose geometry
-------------------
-Keypoints: right eye R, left eye L, nose tip N, mouth centre M, right ear
-ER, left ear EL (the subject's right/left: R is on the image's left for a
-face looking at the camera). Image coordinates, y down.
+Per-frame entries keep the keys the server and browser rely on
+(``analysed``, ``error``, ``usable``, ``qualityFlags``, ``face``,
+``faces``, ``box``, ``score``, ``state``) and add the measurements
+(``yaw``, ``pitch``, ``roll``, ``posePlausible``, ``eyes``,
+``eyesClosed``) and the score components (``presence``, ``attention``,
+``alertness``, ``perclos``; ``target``: the state this frame alone points
+to). ``state`` and ``score`` are the debounced ones.
 
-- **roll** = atan2(-(L.y - R.y), L.x - R.x): the angle of the eye line,
-  positive when the head is turned counter-clockwise as seen in the image
-  (the same sense as a positive angle of ``cv2.getRotationMatrix2D``), i.e.
-  the subject tilts the head toward their right shoulder.
-- The keypoints are then put in the *face frame*: origin at the eye
-  midpoint E, x along R->L, y perpendicular (down the face), unit = the
-  inter-eye distance d. Let n = N, m = M, and e = midpoint of the ears in
-  that frame.
-- **yaw**: turning the head by yaw y moves the nose tip (in front of the eye
-  plane by ~Dn = 0.32 d) sideways by Dn sin y, and the ears (behind it by
-  ~De = 1.27 d) the other way by De sin y, while d shrinks by cos y. So
-  n.x - e.x = (Dn + De) tan y, and yaw = atan((n.x - e.x) / 1.6). Using
-  both nose and ears makes the cue ~5x less sensitive to keypoint noise than
-  the nose alone. Positive yaw: the nose points to the image's right, i.e.
-  the subject turns to their own left.
-- **pitch**: with a generic head (eyes 45 mm above and 20 mm behind the nose
-  tip, mouth 25 mm below and 12 mm behind it), tilting the head down by p
-  changes t = n.y / m.y (nose between eye line and mouth, independent of
-  scale and yaw) as t(p) = (a cos p + 20 sin p) / (70 cos p + 8 sin p), with
-  a = 70 t0. Solving: tan p = 70 (t - t0) / (20 - 8 t). The frontal
-  reference t0 = 0.57 is the value BlazeFace gives on a frontal portrait
-  looking at the camera (the astronaut photo; the anthropometric model says
-  0.64). Positive pitch: head down (chin toward the chest).
-
-Plausibility: a detection whose face frame is not that of an upright face
-is a face that is present but not attending (``posePlausible: false``,
-``state: "distracted"``, score 0): |roll| > 45 deg (head on its side or
-upside down -- BlazeFace finds faces rotated by 45-90 deg and gives their
-roll correctly), or the nose not clearly below the eye line (n.y*d/w <
-0.08 with w the box width), or the mouth not below the nose, or the mouth
-absurdly far (m.y*d/w > 0.9). Faces seen nearly in profile (d/w < 0.2)
-are plausible; their yaw comes out large.
-
-Scores and states
------------------
-Frame score (usable frames): 0 without a usable face; otherwise
-100 * f(|yaw|; 15, 45) * f(|pitch|; 15, 45) * f(|roll|; 25, 45) * c, where
-f(x; lo, hi) is 1 up to lo, 0 from hi, a half-cosine between; c = 1 while
-the face centre is within 60% of the half-frame from the centre (Chebyshev
-distance), easing to 0.5 at the frame edge. State: ``absent`` without a
-face, ``focused`` when the score is at least 50, else ``distracted``.
-
-Batch: score = mean of the usable frames' scores (None when none is
-usable); state = ``absent`` when more than half of the usable frames have
-no face, otherwise ``focused``/``distracted`` by majority over the frames
-with a face (a tie goes by the mean score of those frames >= 50);
-``unknown`` when no frame is usable. Signals: ``facePresent`` (share of
-usable frames with a face), ``faces`` (max), mean ``yaw``/``pitch``/``roll``
-over the frames with a pose (or null), ``framesUsable``.
-
-Window: ``WindowAccumulator`` (interface.py), fed with every batch.
+Units: score = mean of the usable frames' scores (None when none is
+usable, state ``unknown``); state = majority of the usable frames' states
+(a tie goes to the later one). Signals (batch and window):
+``facePresent``, ``faces`` (max), ``multipleFaces``, mean
+``yaw``/``pitch``/``roll``, ``eyeOpenness``, ``perclos``, ``components``
+(mean ``presence``, ``attention``, ``alertness``), ``calibration``,
+``framesUsable``, ``qualityFlags``, ``stateShare``. The window aggregates
+its frames the same way, through the context.
 """
 
 from __future__ import annotations
@@ -103,11 +67,12 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from .blazeface import (
-    LEFT_EAR, LEFT_EYE, MOUTH, NOSE, RIGHT_EAR, RIGHT_EYE, SHORT_RANGE, BlazeFace, Detection,
-)
+from . import temporal
+from .blazeface import LEFT_EYE, RIGHT_EYE, SHORT_RANGE, BlazeFace, Detection
+from .eyes import eye_openness
 from .image import decode_frame, pick_reduce, quality
-from .interface import Frame, Model, Unit, UnitOutcome, UnitResult, WindowAccumulator
+from .interface import Frame, Model, Unit, UnitOutcome, UnitResult
+from .pose import head_pose, ramp  # noqa: F401  (re-exported: the public helpers of this model)
 
 DEFAULTS: dict[str, Any] = {
     "detector": SHORT_RANGE,
@@ -123,62 +88,8 @@ DEFAULTS: dict[str, Any] = {
     "minContrast": 10.0,
     "minSharpness": 30.0,
     "frozenFrames": 10,
+    **temporal.DEFAULTS,
 }
-
-# Pose model constants (see the module docstring).
-YAW_DEPTH = 1.6  # nose-tip depth + ear depth, in inter-eye distances
-PITCH_T0 = 0.57  # frontal nose/mouth ratio from the eye line
-PITCH_P, PITCH_B, PITCH_Q = 70.0, 20.0, 8.0  # mm: eye-mouth height, eye depth, eye-mouth depth
-MAX_ROLL = 45.0
-
-# Frame score limits, degrees.
-YAW_OK, YAW_OFF = 15.0, 45.0
-PITCH_OK, PITCH_OFF = 15.0, 45.0
-ROLL_OK, ROLL_OFF = 25.0, 45.0
-FOCUSED_SCORE = 50.0
-
-
-def ramp(x: float, lo: float, hi: float) -> float:
-    """1 for x <= lo, 0 for x >= hi, half-cosine in between."""
-    if x <= lo:
-        return 1.0
-    if x >= hi:
-        return 0.0
-    return 0.5 * (1.0 + math.cos(math.pi * (x - lo) / (hi - lo)))
-
-
-def head_pose(det: Detection) -> dict[str, Any]:
-    """Yaw, pitch, roll (degrees) and plausibility from the keypoints; see
-    the module docstring for the geometry and sign conventions."""
-    kp = det.keypoints
-    v = kp[LEFT_EYE] - kp[RIGHT_EYE]
-    d = float(math.hypot(v[0], v[1]))
-    box_w = max(det.box[2], 1e-6)
-    if d < 1e-6:
-        return {"plausible": False, "yaw": None, "pitch": None, "roll": None}
-    roll = math.degrees(math.atan2(-v[1], v[0]))
-    # Face frame: x along the eye line, y perpendicular (down the face).
-    ux = v / d
-    uy = np.array([-ux[1], ux[0]])
-    origin = (kp[LEFT_EYE] + kp[RIGHT_EYE]) / 2
-    rel = kp - origin
-    fx = rel @ ux / d
-    fy = rel @ uy / d
-    nose_x, nose_y, mouth_y = fx[NOSE], fy[NOSE], fy[MOUTH]
-    ears_x = (fx[RIGHT_EAR] + fx[LEFT_EAR]) / 2
-    scale = d / box_w  # face-frame units -> box widths
-    plausible = (
-        abs(roll) <= MAX_ROLL
-        and nose_y * scale >= 0.08
-        and (mouth_y - nose_y) * scale >= 0.03
-        and mouth_y * scale <= 0.9
-    )
-    yaw = math.degrees(math.atan((nose_x - ears_x) / YAW_DEPTH))
-    t = nose_y / mouth_y if mouth_y > 1e-6 else PITCH_T0
-    pitch = math.degrees(
-        math.atan2(PITCH_P * (t - PITCH_T0), PITCH_B - PITCH_Q * t)
-    )
-    return {"plausible": bool(plausible), "yaw": yaw, "pitch": pitch, "roll": roll}
 
 
 def _iou(a: tuple, b: tuple) -> float:
@@ -223,7 +134,7 @@ class ConcentrationModel(Model):
     """BlazeFace + keypoint head pose; see the module docstring."""
 
     name = "blazeface-pose"
-    version = "0.1.0"
+    version = "0.2.0"
 
     def __init__(self) -> None:
         self.options: dict[str, Any] = dict(DEFAULTS)
@@ -314,16 +225,18 @@ class ConcentrationModel(Model):
         return flags
 
     def _analyse_frame(
-        self, frame: Frame, track: dict[str, Any] | None, repeats: int
+        self, frame: Frame, track: dict[str, Any] | None, repeats: int, tracker: temporal.Tracker
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         seq, data = frame.seq, frame.data
         o = self.options
         entry: dict[str, Any] = {
             "seq": seq, "analysed": False, "usable": False, "face": False, "faces": 0,
             "faceScore": None, "box": None, "yaw": None, "pitch": None, "roll": None,
-            "posePlausible": None, "quality": None, "score": None, "state": "unknown",
+            "posePlausible": None, "eyes": None, "eyesClosed": None, "quality": None,
+            "score": None, "state": "unknown",
         }
-        image, error = decode_frame(data, pick_reduce(data, o["minDecodeWidth"]), frame.width, frame.height)
+        reduce = pick_reduce(data, o["minDecodeWidth"])
+        image, error = decode_frame(data, reduce, frame.width, frame.height)
         if image is None:
             entry["error"] = error
             return entry, track
@@ -339,75 +252,46 @@ class ConcentrationModel(Model):
         faces, student, track, _ = self._find_faces(image, seq, track)
         entry["faces"] = len(faces)
         h, w = image.shape[:2]
-        if student is None:
-            entry.update(score=0.0, state="absent")
-            return entry, track
-        x, y, bw, bh = student.box
-        entry["face"] = True
-        entry["faceScore"] = round(float(student.score), 3)
-        entry["box"] = [round(x / w, 4), round(y / h, 4), round(bw / w, 4), round(bh / h, 4)]
-        pose = head_pose(student)
-        entry["posePlausible"] = pose["plausible"]
-        entry["roll"] = _r(pose["roll"])
-        if not pose["plausible"]:
-            entry.update(score=0.0, state="distracted")
-            return entry, track
-        entry["yaw"], entry["pitch"] = _r(pose["yaw"]), _r(pose["pitch"])
-        cx, cy = (x + bw / 2) / w, (y + bh / 2) / h
-        off = max(abs(cx - 0.5), abs(cy - 0.5)) / 0.5
-        centre = 1.0 - 0.5 * (1.0 - ramp(off, 0.6, 1.0))
-        score = 100.0 * (
-            ramp(abs(pose["yaw"]), YAW_OK, YAW_OFF)
-            * ramp(abs(pose["pitch"]), PITCH_OK, PITCH_OFF)
-            * ramp(abs(pose["roll"]), ROLL_OK, ROLL_OFF)
-            * centre
+        pose, centre, eyes = None, 1.0, None
+        if student is not None:
+            x, y, bw, bh = student.box
+            entry["face"] = True
+            entry["faceScore"] = round(float(student.score), 3)
+            entry["box"] = [round(x / w, 4), round(y / h, 4), round(bw / w, 4), round(bh / h, 4)]
+            pose = head_pose(student)
+            entry["posePlausible"] = pose["plausible"]
+            entry["roll"] = _r(pose["roll"])
+            if pose["plausible"]:
+                entry["yaw"], entry["pitch"] = _r(pose["yaw"]), _r(pose["pitch"])
+                measured = self._eyes(data, image, reduce, student)
+                if measured is not None:
+                    entry["eyes"] = {"right": measured[0], "left": measured[1]}
+                    eyes = (measured[0] + measured[1]) / 2
+            cx, cy = (x + bw / 2) / w, (y + bh / 2) / h
+            off = max(abs(cx - 0.5), abs(cy - 0.5)) / 0.5
+            centre = ramp(off, 0.6, 1.0)  # leaving the centre is looking away too
+        step = tracker.step(seq, student is not None, pose, centre, eyes)
+        entry.update(
+            score=step["score"], state=step["state"], target=step["target"], eyesClosed=step["eyesClosed"],
+            attention=step["attention"], alertness=step["alertness"], presence=step["presence"],
+            perclos=step["perclos"],
         )
-        entry["score"] = round(score, 1)
-        entry["state"] = "focused" if score >= FOCUSED_SCORE else "distracted"
         return entry, track
 
-    # -- units -----------------------------------------------------------
-
     @staticmethod
-    def _batch(frames: list[dict[str, Any]]) -> tuple[UnitOutcome, int]:
-        usable = [f for f in frames if f["analysed"] and f["usable"]]
-        n = len(usable)
-        flag_counts: dict[str, int] = {}
-        for f in frames:
-            for flag in f.get("qualityFlags") or ():
-                flag_counts[flag] = flag_counts.get(flag, 0) + 1
-        if n == 0:
-            return UnitOutcome(None, "unknown", {
-                "facePresent": None, "faces": 0, "yaw": None, "pitch": None,
-                "roll": None, "framesUsable": 0, "qualityFlags": flag_counts,
-            }), 0
-        with_face = [f for f in usable if f["face"]]
-        score = sum(f["score"] for f in usable) / n
-        if len(with_face) * 2 < n:
-            state = "absent"
+    def _eyes(data: bytes, image: np.ndarray, reduce: int, face: Detection) -> tuple[float, float] | None:
+        """Eye openness on the full-size greyscale frame."""
+        if reduce == 1:
+            grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         else:
-            focused = sum(1 for f in with_face if f["state"] == "focused")
-            distracted = len(with_face) - focused
-            if focused != distracted:
-                state = "focused" if focused > distracted else "distracted"
-            else:
-                mean = sum(f["score"] for f in with_face) / len(with_face)
-                state = "focused" if mean >= FOCUSED_SCORE else "distracted"
+            grey = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+            if grey is None:
+                return None
+        k = np.array([grey.shape[1] / image.shape[1], grey.shape[0] / image.shape[0]])
+        kp = face.keypoints * k
+        return eye_openness(grey, kp[RIGHT_EYE], kp[LEFT_EYE])
 
-        def mean(key: str) -> float | None:
-            vals = [f[key] for f in usable if f[key] is not None]
-            return round(sum(vals) / len(vals), 1) if vals else None
-
-        signals = {
-            "facePresent": round(len(with_face) / n, 3),
-            "faces": max(f["faces"] for f in usable),
-            "yaw": mean("yaw"),
-            "pitch": mean("pitch"),
-            "roll": mean("roll"),
-            "framesUsable": n,
-            "qualityFlags": flag_counts,
-        }
-        return UnitOutcome(round(score, 1), state, signals), n
+    # -- units -----------------------------------------------------------
 
     def analyse(self, unit: Unit, context: dict[str, Any] | None) -> UnitResult:
         if self.detector is None:
@@ -415,7 +299,8 @@ class ConcentrationModel(Model):
         context = dict(context or {})
         track = _valid_track(context.get("track"))
         frozen = context.get("frozen") or {"crc": None, "repeats": 0}
-        crc, repeats = frozen["crc"], frozen["repeats"]
+        crc, repeats = frozen.get("crc"), int(frozen.get("repeats") or 0)
+        tracker = temporal.Tracker(self.options, unit.fps, temporal.restore(context.get("temporal")))
         frames = []
         for frame in unit.frames:
             if track is not None and not (0 < frame.seq - track["seq"] <= self.options["trackGap"]):
@@ -423,13 +308,115 @@ class ConcentrationModel(Model):
             frame_crc = zlib.crc32(frame.data)
             repeats = repeats + 1 if frame_crc == crc else 0
             crc = frame_crc
-            entry, track = self._analyse_frame(frame, track, repeats)
+            entry, track = self._analyse_frame(frame, track, repeats, tracker)
             frames.append(entry)
         context["frozen"] = {"crc": crc, "repeats": repeats}
-        batch, usable = self._batch(frames)
         context["track"] = track
-        context = WindowAccumulator.add(context, batch, usable)
+        context["temporal"] = tracker.t
+        sums = summary_add(empty_summary(), frames)
+        calibration = tracker.calibration_signal()
+        batch = summarise(sums, calibration)
+        window_sums = summary_merge(_valid_summary(context.get("window")), sums)
         window = None
         if unit.closes_window:
-            window, context = WindowAccumulator.close(context)
+            window = summarise(window_sums, calibration)
+            context.pop("window", None)
+        else:
+            context["window"] = window_sums
         return UnitResult(frames, batch, window, context)
+
+
+# -- aggregation over a unit ---------------------------------------------------
+
+_SUM_KEYS = ("n", "score", "face", "facesMax", "multi", "yawN", "yaw", "pitch", "roll", "rollN",
+             "eyesN", "eyes", "measured", "closed", "presence", "attention", "alertness")
+
+
+def empty_summary() -> dict[str, Any]:
+    return {**{k: 0 for k in _SUM_KEYS}, "states": {}, "last": None, "flags": {}}
+
+
+def _valid_summary(raw: Any) -> dict[str, Any]:
+    s = empty_summary()
+    if not isinstance(raw, dict):
+        return s
+    for k in _SUM_KEYS:
+        v = raw.get(k)
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            s[k] = v
+    for k in ("states", "flags"):
+        if isinstance(raw.get(k), dict):
+            s[k] = {str(a): int(b) for a, b in raw[k].items() if isinstance(b, int)}
+    if raw.get("last") in ("focused", "distracted", "drowsy", "absent"):
+        s["last"] = raw.get("last")
+    return s
+
+
+def summary_add(s: dict[str, Any], frames: list[dict[str, Any]]) -> dict[str, Any]:
+    s = {**s, "states": dict(s["states"]), "flags": dict(s["flags"])}
+    for f in frames:
+        for flag in f.get("qualityFlags") or ():
+            s["flags"][flag] = s["flags"].get(flag, 0) + 1
+        if not (f["analysed"] and f["usable"]):
+            continue
+        s["n"] += 1
+        s["score"] += f["score"]
+        s["states"][f["state"]] = s["states"].get(f["state"], 0) + 1
+        s["last"] = f["state"]
+        s["face"] += 1 if f["face"] else 0
+        s["facesMax"] = max(s["facesMax"], f["faces"])
+        s["multi"] += 1 if f["faces"] > 1 else 0
+        if f["yaw"] is not None:
+            s["yawN"] += 1
+            s["yaw"] += f["yaw"]
+            s["pitch"] += f["pitch"]
+        if f["roll"] is not None:
+            s["rollN"] += 1
+            s["roll"] += f["roll"]
+        if f["eyes"] is not None:
+            s["eyesN"] += 1
+            s["eyes"] += (f["eyes"]["right"] + f["eyes"]["left"]) / 2
+        if f["eyesClosed"] is not None:
+            s["measured"] += 1
+            s["closed"] += 1 if f["eyesClosed"] else 0
+        for k in ("presence", "attention", "alertness"):
+            s[k] += f[k]
+    return s
+
+
+def summary_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = {k: a[k] + b[k] for k in _SUM_KEYS}
+    out["facesMax"] = max(a["facesMax"], b["facesMax"])
+    out["states"] = {k: a["states"].get(k, 0) + b["states"].get(k, 0) for k in {**a["states"], **b["states"]}}
+    out["flags"] = {k: a["flags"].get(k, 0) + b["flags"].get(k, 0) for k in {**a["flags"], **b["flags"]}}
+    out["last"] = b["last"] or a["last"]
+    return out
+
+
+def summarise(s: dict[str, Any], calibration: dict[str, Any]) -> UnitOutcome:
+    """Score, state and signals of a unit from its frame sums (see the
+    module docstring)."""
+    n = s["n"]
+
+    def mean(total: str, count: str | int, nd: int = 1) -> float | None:
+        c = s[count] if isinstance(count, str) else count
+        return round(s[total] / c, nd) if c else None
+
+    signals = {
+        "facePresent": round(s["face"] / n, 3) if n else None,
+        "faces": s["facesMax"],
+        "multipleFaces": s["multi"] > 0,
+        "yaw": mean("yaw", "yawN"), "pitch": mean("pitch", "yawN"), "roll": mean("roll", "rollN"),
+        "eyeOpenness": mean("eyes", "eyesN", 3),
+        "perclos": mean("closed", "measured", 3),
+        "components": {k: mean(k, n, 3) for k in ("presence", "attention", "alertness")} if n else None,
+        "calibration": calibration,
+        "framesUsable": n,
+        "qualityFlags": s["flags"],
+    }
+    if n == 0:
+        return UnitOutcome(None, "unknown", signals)
+    counts = s["states"]
+    state = max(counts, key=lambda k: (counts[k], k == s["last"]))
+    signals["stateShare"] = {k: round(v / n, 3) for k, v in counts.items()}
+    return UnitOutcome(round(s["score"] / n, 1), state, signals)

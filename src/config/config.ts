@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { trustedProxiesProblems } from '../utils/forwarded.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -41,6 +42,15 @@ export const configSchema = z.object({
   MAX_FRAME_BYTES: int(1024, 16 * 1024 * 1024).default(512 * 1024).describe('Largest frame message accepted, header included, in bytes.'),
   HELLO_TIMEOUT_MS: int(100, 60_000).default(5000).describe('Time a new connection has to send `hello`.'),
   HEARTBEAT_INTERVAL_MS: int(1000, 300_000).default(15_000).describe('Interval of WebSocket pings; a connection that misses one pong is closed.'),
+  AUTH_SECRET: z.string().min(32, 'must be at least 32 characters').optional().describe('HS256 secret for hello tokens. Without it (and without AUTH_JWKS_URL) the server runs in demo mode: no authentication.'),
+  AUTH_JWKS_URL: z.url().optional().describe('JWKS URL for RS256/ES256 hello tokens.'),
+  AUTH_AUDIENCE: z.string().optional().describe('Required `aud` of tokens, if set.'),
+  AUTH_ISSUER: z.string().optional().describe('Required `iss` of tokens, if set.'),
+  ALLOWED_ORIGINS: z.string().default('').describe('Comma-separated exact Origin values allowed to open a stream (empty: any origin). Others get 403 at the upgrade.'),
+  MAX_SESSIONS_PER_USER: int(1, 10_000).default(3).describe('Sessions one user may have attached at once.'),
+  MAX_CONNECTIONS_PER_IP: int(1, 100_000).default(50).describe('WebSocket connections one client address may have open at once; more get 429 at the upgrade.'),
+  UPGRADES_PER_IP_PER_MINUTE: int(1, 100_000).default(120).describe('WebSocket upgrades one client address may make in a minute (burst of a tenth of it); more get 429.'),
+  RESUME_TTL_MS: int(0, 3_600_000).default(120_000).describe('Time a session waits for its client to resume after an unexpected disconnect.'),
   WORKER_START_TIMEOUT_MS: int(1000, 600_000).default(60_000).describe('Time a worker has to load its model and say ready.'),
   WORKER_REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000).describe('Time a worker has to answer one unit before it is killed and replaced.'),
   WORKER_MAX_RESTARTS: int(0, 1000).default(5).describe('Restarts allowed within WORKER_RESTART_WINDOW_MS before restarts back off.'),
@@ -64,6 +74,18 @@ export const configSchema = z.object({
   SEND_BUFFER_BYTES: int(16 * 1024, 64 * 1024 ** 2).default(1024 * 1024).describe('Bytes queued to a client above which its batch results are coalesced.'),
   SLOW_CLIENT_TIMEOUT_MS: int(1000, 600_000).default(30_000).describe('Time a client may stay above SEND_BUFFER_BYTES before it is disconnected.'),
   SHUTDOWN_TIMEOUT_MS: int(0, 300_000).default(10_000).describe('Time allowed for in-flight units on SIGTERM/SIGINT before exit.'),
+  // Observability
+  LOG_PRETTY: z
+    .enum(['auto', 'true', 'false'])
+    .default('auto')
+    .describe('Coloured, human-readable log lines instead of JSON; `auto`: only when stdout is a terminal.'),
+  TRUSTED_PROXIES: z
+    .string()
+    .optional()
+    .superRefine((list, ctx) => {
+      for (const problem of trustedProxiesProblems(list ?? '')) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .describe('Comma-separated IP addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed (default: none, the peer address is the client).'),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;

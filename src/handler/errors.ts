@@ -84,6 +84,24 @@ export const ERRORS = {
     logLevel: 'warn',
     fatal: false,
   },
+  unauthorized: {
+    message: 'the token is missing, invalid or expired',
+    logLevel: 'info',
+    fatal: true,
+    closeCode: 4401,
+  },
+  too_many_sessions: {
+    message: 'this user already has the most sessions allowed open',
+    logLevel: 'info',
+    fatal: true,
+    closeCode: 4429,
+  },
+  session_replaced: {
+    message: 'the session was resumed on another connection',
+    logLevel: 'info',
+    fatal: true,
+    closeCode: 4409,
+  },
   overloaded: {
     message: 'the server is overloaded; try again later',
     logLevel: 'warn',

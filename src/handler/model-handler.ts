@@ -5,7 +5,7 @@ import { WorkerRequestError } from '../ipc/worker.js';
 import { STATES, type DropReason, type OutboundMessage, type Session, type State } from '../server/session.js';
 import type { Logger } from '../utils/logger.js';
 import { nowMs } from '../utils/timing.js';
-import { errorMessage } from './errors.js';
+import { errorMessage, type ErrorCode } from './errors.js';
 import type { FrameBudget } from './frame-budget.js';
 import type { Unit } from './unit-builder.js';
 
@@ -22,6 +22,8 @@ export interface ModelHandlerHooks {
   onResult?(session: Session, kind: 'batch' | 'window', unit: Unit): void;
   onDropped?(session: Session, reason: DropReason, n: number): void;
   onAnalysed?(session: Session, n: number): void;
+  /** A frame the worker could not decode (`image_undecodable`). */
+  onRejected?(session: Session, code: ErrorCode): void;
 }
 
 const unitBytes = (unit: Unit) => unit.frames.reduce((n, f) => n + f.image.length, 0);
@@ -214,6 +216,7 @@ export class ModelHandler {
         continue;
       }
       session.reject('image_undecodable');
+      this.hooks.onRejected?.(session, 'image_undecodable');
       unit.counts.rejected++;
       if (unit.windowCounts) unit.windowCounts.rejected++;
       session.send(errorMessage('image_undecodable', { seq: unit.frames[i]?.seq }));

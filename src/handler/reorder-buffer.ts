@@ -47,6 +47,11 @@ export class ReorderBuffer<T> {
 
   constructor(private readonly opts: ReorderOptions) {}
 
+  /** The seq expected next (null before the first frame). */
+  get expected(): number | null {
+    return this.next;
+  }
+
   /** Slots held waiting for an earlier seq. */
   get size(): number {
     return this.held.size;

@@ -125,14 +125,14 @@ export class WorkerPool extends EventEmitter {
     const worker = new Worker(slot, { ...this.opts, logger: this.logger });
     this.slots[slot] = worker;
     worker.on('exit', (code: number | null, signal: string | null) => {
-      const wasReady = worker.info !== null;
+      const cause: RestartCause | undefined = this.closing ? undefined : worker.info === null ? 'start_failed' : worker.timedOut ? 'timeout' : 'crash';
       this.logger[this.closing ? 'info' : 'warn'](
-        { event: 'worker_exit', worker: slot, workerPid: worker.pid, code, signal, restarts: this.totalRestarts() },
+        { event: 'worker_exit', worker: slot, workerPid: worker.pid, code, signal, cause, restarts: this.totalRestarts() },
         'worker exited',
       );
       this.emit('worker_exit', { slot, code, signal });
       if (this.slots[slot] === worker) this.slots[slot] = null;
-      if (!this.closing) this.scheduleRestart(slot, !wasReady ? 'start_failed' : worker.timedOut ? 'timeout' : 'crash');
+      if (cause) this.scheduleRestart(slot, cause);
       this.dispatch();
     });
     return worker.start().then(

@@ -39,16 +39,21 @@ export function staticFiles(root: string): Map<string, { type: string; body: Buf
   return files;
 }
 
-/** A small router over node:http: exact paths for GET/HEAD, then static files. */
+/**
+ * A small router over node:http: exact paths for GET/HEAD (a key ending in
+ * `/*` matches every path below it), then static files.
+ */
 export function createHttpServer(routes: Record<string, Route>, webRoot: string): http.Server {
   const files = staticFiles(webRoot);
-  return http.createServer((req, res) => {
+  // 16 KiB of headers is plenty for a browser; more is an attack on memory.
+  return http.createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
-    const route = routes[pathname];
+    const prefix = Object.keys(routes).find((key) => key.endsWith('/*') && pathname.startsWith(key.slice(0, -1)));
+    const route = routes[pathname] ?? (prefix ? routes[prefix] : undefined);
     if (route) {
       Promise.resolve(route(req, res)).catch(() => {
         if (!res.headersSent) sendJson(res, 500, { error: 'internal' });

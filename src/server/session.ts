@@ -38,6 +38,11 @@ export interface SessionOptions {
   captureTsToleranceMs: number;
 }
 
+/** Window results kept per session: an hour at the default 10 s window. */
+const WINDOWS_KEPT = 360;
+/** Messages kept for a detached client; results beyond it are lost to it (they stay in `windows`). */
+const UNDELIVERED_KEPT = 200;
+
 const sum = (o: Partial<Record<string, number>>) => Object.values(o).reduce((a: number, b) => a + (b ?? 0), 0);
 
 /**
@@ -77,11 +82,21 @@ export class Session {
   private scoreFrames = 0;
   ending = false;
   closed = false;
-  send: (msg: OutboundMessage) => void = () => {};
+  /** Attached to a connection now (false while waiting for the client to resume). */
+  attached = true;
+  /** Messages produced while detached, delivered on resume (oldest dropped past the bound). */
+  readonly undelivered: OutboundMessage[] = [];
+  /** Window results of the session, newest last (for GET /v1/sessions/:id). */
+  readonly windows: OutboundMessage[] = [];
+  private sendToConnection: (msg: OutboundMessage) => void = () => {};
   disconnect: (code: number, reason: string) => void = () => {};
 
   constructor(
     readonly opts: SessionOptions,
+    /** Owner, from the client's token (`demo` in demo mode). */
+    readonly userId: string,
+    /** Secret the client shows to resume this session. */
+    readonly resumeToken: string,
     id: string = randomUUID(),
   ) {
     this.id = id;
@@ -94,6 +109,34 @@ export class Session {
     this.units = new UnitBuilder(opts.batchFrames, opts.windowFrames);
     this.rate = new RateLimiter(opts.fps, opts.rateBurstFrames);
     this.clock = new ClockCheck(opts.captureTsToleranceMs);
+  }
+
+  /** Send to the client, or keep for it while it is away. */
+  send(msg: OutboundMessage): void {
+    if (msg.type === 'result' && msg.kind === 'window') {
+      this.windows.push(msg);
+      if (this.windows.length > WINDOWS_KEPT) this.windows.shift();
+    }
+    if (this.attached) {
+      this.sendToConnection(msg);
+      return;
+    }
+    this.undelivered.push(msg);
+    if (this.undelivered.length > UNDELIVERED_KEPT) this.undelivered.shift();
+  }
+
+  /** Bind to a connection; whatever was kept while away is sent first. */
+  attach(send: (msg: OutboundMessage) => void, disconnect: (code: number, reason: string) => void): void {
+    this.sendToConnection = send;
+    this.disconnect = disconnect;
+    this.attached = true;
+    for (const msg of this.undelivered.splice(0)) send(msg);
+  }
+
+  detach(): void {
+    this.attached = false;
+    this.sendToConnection = () => {};
+    this.disconnect = () => {};
   }
 
   reject(code: ErrorCode, n = 1): void {
@@ -128,6 +171,7 @@ export class Session {
     return {
       type: 'summary',
       sessionId: this.id,
+      userId: this.userId,
       durationMs: Date.now() - this.createdAt,
       framesReceived: o.received,
       framesAnalyzed: o.analysed,

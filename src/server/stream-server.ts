@@ -1,15 +1,22 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../config/config.js';
-import { parseControl } from '../handler/control.js';
-import { errorMessage, errorSpec, type ErrorCode } from '../handler/errors.js';
+import type { HelloMessage } from '../handler/control.js';
+import { errorSpec, type ErrorCode } from '../handler/errors.js';
 import type { FrameHandler } from '../handler/frame-handler.js';
 import type { ModelHandler } from '../handler/model-handler.js';
 import type { Logger } from '../utils/logger.js';
 import type { LoadMonitor } from '../handler/load-monitor.js';
-import { Outbox } from './outbox.js';
-import { Session, type OutboundMessage, type SessionOptions } from './session.js';
+import type { Authenticator, Identity } from './auth.js';
+import { Connection } from './connection.js';
+import { newResumeToken, type SessionRegistry } from './session-registry.js';
+import { Session, type SessionOptions } from './session.js';
+import { RateLimiter } from '../handler/rate-limiter.js';
+
+function refuse(socket: Duplex, status: number, text: string, extraHeaders = ''): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${extraHeaders}Content-Length: 0\r\n\r\n`);
+}
 
 export const STREAM_PATH = '/v1/stream';
 export const PROTOCOL_VERSION = 1;
@@ -20,8 +27,10 @@ const LOAD_INTERVAL_MS = 1000;
 export interface StreamServerDeps {
   config: Config;
   logger: Logger;
-  /** Open sessions by id, shared with whoever needs to count them. */
-  sessions: Map<string, Session>;
+  /** Sessions held by this instance, attached or waiting to be resumed. */
+  sessions: SessionRegistry;
+  auth: Authenticator;
+  clientAddress: (req: IncomingMessage) => string;
   frames: FrameHandler;
   models: ModelHandler;
   /** Whether upgrades are accepted right now (workers ready, not draining). */
@@ -36,7 +45,12 @@ export interface StreamServerDeps {
  */
 export class StreamServer {
   readonly wss: WebSocketServer;
-  readonly sessions: Map<string, Session>;
+  readonly sessions: SessionRegistry;
+  /** The socket each attached session belongs to. */
+  private readonly owners = new WeakMap<Session, WebSocket>();
+  private readonly allowedOrigins: Set<string>;
+  private readonly perAddress = new Map<string, number>();
+  private upgradeLimiters = new Map<string, RateLimiter>();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly loadTimer: NodeJS.Timeout;
   private readonly alive = new WeakSet<WebSocket>();
@@ -44,6 +58,11 @@ export class StreamServer {
 
   constructor(private readonly deps: StreamServerDeps) {
     this.sessions = deps.sessions;
+    this.allowedOrigins = new Set(
+      deps.config.ALLOWED_ORIGINS.split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    );
     this.wss = new WebSocketServer({
       noServer: true,
       // JPEG does not compress; deflate would only cost memory and CPU.
@@ -81,11 +100,46 @@ export class StreamServer {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    if (!this.deps.accepting()) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n');
+    // Refused before any WebSocket exists: cross-site WebSocket hijacking, floods, overload.
+    const origins = this.allowedOrigins;
+    if (origins.size > 0 && !origins.has(req.headers.origin ?? '')) {
+      refuse(socket, 403, 'Forbidden');
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+    const address = this.deps.clientAddress(req);
+    if (!this.upgradeRate(address).take(Date.now()) || (this.perAddress.get(address) ?? 0) >= this.deps.config.MAX_CONNECTIONS_PER_IP) {
+      this.deps.logger.info({ event: 'upgrade_refused', remoteAddress: address, status: 429 }, 'too many connections from one address');
+      refuse(socket, 429, 'Too Many Requests', 'Retry-After: 10\r\n');
+      return;
+    }
+    if (!this.deps.accepting()) {
+      refuse(socket, 503, 'Service Unavailable', 'Retry-After: 5\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
+      ws.once('close', () => {
+        const n = (this.perAddress.get(address) ?? 1) - 1;
+        if (n > 0) this.perAddress.set(address, n);
+        else this.perAddress.delete(address);
+      });
+      this.wss.emit('connection', ws, req);
+    });
+  }
+
+  /** A detached session nobody resumed in time. */
+  expire(session: Session): void {
+    this.closeSession(session, 1006, 'not resumed');
+  }
+
+  private upgradeRate(address: string): RateLimiter {
+    let limiter = this.upgradeLimiters.get(address);
+    if (!limiter) {
+      const perMinute = this.deps.config.UPGRADES_PER_IP_PER_MINUTE;
+      limiter = new RateLimiter(perMinute / 60, Math.max(1, Math.ceil(perMinute / 10)));
+      this.upgradeLimiters.set(address, limiter);
+    }
+    return limiter;
   }
 
   /** Close every connection with `code` (e.g. 1001 going away). */
@@ -118,6 +172,8 @@ export class StreamServer {
   }
 
   private ping(): void {
+    // Upgrade limiters of quiet addresses are forgotten, so the map stays small.
+    this.upgradeLimiters = new Map([...this.upgradeLimiters].filter(([address]) => this.perAddress.has(address)));
     for (const ws of this.wss.clients) {
       if (!this.alive.has(ws)) {
         ws.terminate();
@@ -129,80 +185,96 @@ export class StreamServer {
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const { config, logger } = this.deps;
     this.alive.add(ws);
     ws.on('pong', () => this.alive.add(ws));
-    let session: Session | null = null;
-    const outbox = new Outbox(ws, config.SEND_BUFFER_BYTES, config.SLOW_CLIENT_TIMEOUT_MS, () => {
-      logger.warn({ event: 'slow_consumer', sessionId: session?.id }, 'client stopped reading its results');
-      ws.terminate();
-    });
-    const send = (msg: OutboundMessage) => outbox.send(msg);
-    const fail = (code: ErrorCode, message?: string) => {
-      send(errorMessage(code, { message }));
-      ws.close(errorSpec(code).closeCode ?? 1008, code);
-    };
-    const helloTimer = setTimeout(() => fail('hello_required', 'no hello within the hello timeout'), config.HELLO_TIMEOUT_MS);
-
-    ws.on('message', (data: RawData, isBinary: boolean) => {
-      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-      if (!session) {
-        const hello = isBinary ? null : parseControl(buf.toString('utf8'));
-        if (hello?.type !== 'hello') {
-          clearTimeout(helloTimer);
-          fail('hello_required');
-          return;
+    const { config, logger, auth } = this.deps;
+    const clientAddress = this.deps.clientAddress(req);
+    new Connection(ws, req, {
+      config,
+      logger,
+      auth,
+      clientAddress,
+      openSession: (hello, identity, connection) => this.openSession(hello, identity, connection, req, clientAddress),
+      onFrame: (session, data) => {
+        if (!session.ending) this.deps.frames.handle(session, data); // frames after bye are not part of the session
+      },
+      onBye: (session) => this.endSession(session),
+      onClose: (session, code, reason) => {
+        if (!session || this.owners.get(session) !== ws) return; // taken over by a newer connection
+        this.owners.delete(session);
+        if (session.ending || !this.sessions.has(session.id)) this.closeSession(session, code, reason);
+        else {
+          session.detach();
+          this.sessions.detach(session);
+          logger.info({ event: 'session_detached', sessionId: session.id, closeCode: code, resumeTtlMs: config.RESUME_TTL_MS }, 'session waiting for its client');
         }
-        clearTimeout(helloTimer);
-        if (!this.deps.load.current.accepting) {
-          fail('overloaded');
-          return;
-        }
-        session = new Session(this.sessionOptions);
-        session.send = send;
-        session.disconnect = (code, reason) => ws.close(code, reason);
-        this.sessions.set(session.id, session);
-        const model = this.deps.modelInfo();
-        logger.info(
-          {
-            event: 'session_open',
-            sessionId: session.id,
-            remoteAddress: req.socket.remoteAddress,
-            userAgent: req.headers['user-agent'],
-            protocol: PROTOCOL_VERSION,
-            client: hello.client,
-          },
-          'session opened',
-        );
-        send({
-          type: 'welcome',
-          protocol: PROTOCOL_VERSION,
-          sessionId: session.id,
-          fps: config.FPS,
-          batchFrames: config.BATCH_FRAMES,
-          windowFrames: config.WINDOW_FRAMES,
-          maxFrameBytes: config.MAX_FRAME_BYTES,
-          model,
-        });
-        return;
-      }
-      if (isBinary) {
-        if (session.ending) return; // frames after bye are not part of the session
-        this.deps.frames.handle(session, buf);
-        return;
-      }
-      const msg = parseControl(buf.toString('utf8'));
-      if (msg?.type === 'bye') this.endSession(session);
-      else send(errorMessage('bad_message', { message: msg ? 'hello was already received' : undefined }));
+      },
     });
+  }
 
-    ws.on('close', (code, reason) => {
-      clearTimeout(helloTimer);
-      outbox.close();
-      if (!session) return;
-      this.closeSession(session, code, reason.toString());
+  private openSession(
+    hello: HelloMessage,
+    identity: Identity,
+    connection: Connection,
+    req: IncomingMessage,
+    clientAddress: string,
+  ): { session: Session; resumed: boolean } | ErrorCode {
+    const { config, logger } = this.deps;
+    // A token bound to a session may only resume that session.
+    const wanted = hello.sessionId ?? identity.sessionId;
+    const claimed =
+      wanted && (!identity.sessionId || identity.sessionId === wanted) ? this.sessions.claim(wanted, identity.userId, hello.resumeToken) : null;
+    let session: Session;
+    if (claimed) {
+      session = claimed;
+      const previous = this.owners.get(session);
+      if (previous) {
+        this.owners.delete(session);
+        previous.close(errorSpec('session_replaced').closeCode, 'session_replaced');
+      }
+    } else {
+      if (!this.deps.load.current.accepting) return 'overloaded';
+      if (this.sessions.attachedFor(identity.userId) >= config.MAX_SESSIONS_PER_USER) return 'too_many_sessions';
+      session = new Session(this.sessionOptions, identity.userId, newResumeToken());
+      this.sessions.add(session);
+    }
+    this.owners.set(session, connection.ws);
+    session.attach(
+      (msg) => connection.send(msg),
+      (code, reason) => connection.ws.close(code, reason),
+    );
+    if (session.fps !== this.deps.load.current.fps) this.throttle(session, this.deps.load.current.fps);
+    logger.info(
+      {
+        event: 'session_open',
+        sessionId: session.id,
+        userId: identity.userId,
+        resumed: claimed !== null,
+        remoteAddress: clientAddress,
+        userAgent: req.headers['user-agent'],
+        protocol: PROTOCOL_VERSION,
+        client: hello.client,
+      },
+      claimed ? 'session resumed' : 'session opened',
+    );
+    connection.send({
+      type: 'welcome',
+      protocol: PROTOCOL_VERSION,
+      sessionId: session.id,
+      resumeToken: session.resumeToken,
+      resumed: claimed !== null,
+      // The resultId the next result will carry: a resuming client knows what it missed.
+      nextResultId: session.nextResultId,
+      // Where a resuming client's seq goes on (null: start anywhere, 0 by convention).
+      nextSeq: claimed ? session.reorder.expected : null,
+      fps: session.fps,
+      batchFrames: config.BATCH_FRAMES,
+      windowFrames: config.WINDOW_FRAMES,
+      maxFrameBytes: config.MAX_FRAME_BYTES,
+      model: this.deps.modelInfo(),
+      auth: this.deps.auth.mode,
     });
-    ws.on('error', (err) => logger.debug({ event: 'socket_error', err }, 'socket error'));
+    return { session, resumed: claimed !== null };
   }
 
   private endSession(session: Session): void {
@@ -223,7 +295,7 @@ export class StreamServer {
     session.closed = true;
     this.deps.frames.discard(session);
     this.deps.models.remove(session);
-    this.sessions.delete(session.id);
+    this.sessions.remove(session);
     const s = session.summary();
     this.deps.logger.info(
       {

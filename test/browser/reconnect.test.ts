@@ -6,10 +6,12 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { startTestApp, TEST_MODELS, type TestApp } from '../helpers/app.js';
 import { launchChromium, makeY4m, pageErrors, screenshot, SocketLog, tempDir } from './browser.js';
 
 type Page = import('playwright-core').Page;
+/** The numpy-only test model on one worker: this test is about the connection, and restarts fast. */
+const SERVER = { MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1' };
 const batchesOf = (page: Page, sessionId: string) =>
   page.evaluate((id) => (window as any).jipjung.results.filter((r: any) => r.kind === 'batch' && r.sessionId === id), sessionId);
 
@@ -20,7 +22,7 @@ describe('demo page reconnect', () => {
 
   beforeAll(async () => {
     dir = tempDir();
-    const [y4m, app] = await Promise.all([makeY4m(dir, { face: 4, empty: 0 }), startTestApp()]);
+    const [y4m, app] = await Promise.all([makeY4m(dir, { face: 4, empty: 0 }), startTestApp(SERVER)]);
     apps.push(app);
     browser = await launchChromium({ y4m, allowCamera: true });
   });
@@ -52,7 +54,7 @@ describe('demo page reconnect', () => {
     expect(await page.locator('#messages li[data-code="unreachable"]').innerText()).toContain('서버에 연결할 수 없습니다');
     await screenshot(page, 'reconnect-down');
 
-    apps.push(await startTestApp({ PORT: String(port) }));
+    apps.push(await startTestApp({ ...SERVER, PORT: String(port) }));
     const upAt = Date.now();
     await page.waitForFunction(() => (window as any).jipjung.sessions.length === 2, null, { timeout: 15_000 });
     const session = await page.evaluate(() => (window as any).jipjung.sessions[1]);

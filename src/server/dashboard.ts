@@ -1,0 +1,293 @@
+/**
+ * The operations dashboard served by the instance itself (`GET /dashboard`):
+ * once a second the same metrics that /metrics exposes are turned into
+ * rates, latency percentiles and per-process figures, kept for the last ten
+ * minutes, and served as JSON at `/dashboard/data` to the page in
+ * web/dashboard.html, which charts them with uPlot.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import type { Counter, Histogram } from 'prom-client';
+import { nowMs } from '../utils/timing.js';
+import { sendJson, type Route } from './http-server.js';
+import type { Metrics, MetricsSources } from './metrics.js';
+import { DROP_REASONS } from './session.js';
+
+export const SAMPLE_INTERVAL_MS = 1000;
+/** Ten minutes of samples. */
+const SAMPLES_KEPT = 600;
+/** Latency percentiles are taken over this many intervals, so a second with one unit does not make the line jump. */
+const LATENCY_WINDOW_SAMPLES = 5;
+
+export const LATENCIES = ['endToEnd', 'queue', 'ipc', 'model'] as const;
+export type LatencyName = (typeof LATENCIES)[number];
+
+export interface Percentiles {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+
+/** One second of the instance, as the page charts it. Rates are per second, latencies in ms. */
+export interface DashboardSample {
+  /** ms since the Unix epoch. */
+  t: number;
+  connections: number;
+  sessions: number;
+  detachedSessions: number;
+  framesIn: number;
+  analysed: number;
+  rejected: number;
+  dropped: number;
+  droppedBy: Record<string, number>;
+  results: number;
+  netInBytes: number;
+  netOutBytes: number;
+  latencyMs: Record<LatencyName, Percentiles>;
+  /** CPU use in % of one core: the server, and each worker slot (null while the slot has no process). */
+  cpuPercent: { server: number; workers: Array<number | null> };
+  rssBytes: { server: number; workers: Array<number | null> };
+  workerPids: Array<number | null>;
+  workersReady: number;
+  workersBusy: number;
+  restarts: number;
+  loopLagMs: { p99: number; max: number };
+  queuedUnits: number;
+  budgetUsedBytes: number;
+  budgetLimitBytes: number;
+  ready: boolean;
+}
+
+/** Running totals read from the metrics at one moment. */
+interface Totals {
+  at: number;
+  received: number;
+  analysed: number;
+  rejected: number;
+  dropped: Record<string, number>;
+  results: number;
+  netIn: number;
+  netOut: number;
+  buckets: Record<LatencyName, Array<[number, number]>>;
+  serverCpuSeconds: number;
+  workerCpu: Array<{ pid: number; cpuSeconds: number } | null>;
+}
+
+/**
+ * The q-quantile of the observations in cumulative histogram buckets
+ * (`[upper bound, count ≤ bound]`, ascending, +Inf last), interpolated
+ * linearly inside the bucket as Prometheus' histogram_quantile does; null
+ * without observations. A quantile in the +Inf bucket is the largest
+ * finite bound.
+ */
+export function bucketQuantile(buckets: Array<[number, number]>, q: number): number | null {
+  const total = buckets.length > 0 ? buckets[buckets.length - 1][1] : 0;
+  if (total <= 0) return null;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const [le, count] of buckets) {
+    if (count >= rank && count > below) {
+      if (le === Infinity) return lower;
+      return lower + ((le - lower) * (rank - below)) / (count - below);
+    }
+    if (le !== Infinity) lower = le;
+    below = count;
+  }
+  return lower;
+}
+
+const sumOf = async (metric: Counter<string>) => (await metric.get()).values.reduce((n, v) => n + v.value, 0);
+
+async function bucketsOf(h: Histogram<string>): Promise<Array<[number, number]>> {
+  const { values } = await h.get();
+  return values
+    .filter((v) => v.metricName?.endsWith('_bucket'))
+    .map((v): [number, number] => [v.labels.le === '+Inf' ? Infinity : Number(v.labels.le), v.value])
+    .sort((a, b) => a[0] - b[0]);
+}
+
+const diffBuckets = (now: Array<[number, number]>, before: Array<[number, number]>): Array<[number, number]> =>
+  now.map(([le, n], i) => [le, n - (before[i]?.[1] ?? 0)]);
+
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+export class DashboardFeed {
+  private readonly samples: DashboardSample[] = [];
+  private readonly history: Totals[] = [];
+  private readonly loop: IntervalHistogram;
+  private readonly timer: NodeJS.Timeout;
+  private sampling = false;
+  private readonly startedAt = Date.now();
+
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly sources: MetricsSources,
+    private readonly intervalMs = SAMPLE_INTERVAL_MS,
+  ) {
+    this.loop = monitorEventLoopDelay({ resolution: 10 });
+    this.loop.enable();
+    this.timer = setInterval(() => void this.sample(), intervalMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.loop.disable();
+  }
+
+  /** Samples taken after `since` (ms since the Unix epoch), oldest first. */
+  since(since = 0): DashboardSample[] {
+    return this.samples.filter((s) => s.t > since);
+  }
+
+  /** Take one sample now (the timer does this every interval). */
+  async sample(): Promise<DashboardSample | null> {
+    if (this.sampling) return null;
+    this.sampling = true;
+    try {
+      const totals = await this.totals();
+      const previous = this.history[this.history.length - 1];
+      this.history.push(totals);
+      if (this.history.length > LATENCY_WINDOW_SAMPLES + 1) this.history.shift();
+      if (!previous) return null;
+      const sample = this.toSample(totals, previous, this.history[0]);
+      this.samples.push(sample);
+      if (this.samples.length > SAMPLES_KEPT) this.samples.shift();
+      return sample;
+    } finally {
+      this.sampling = false;
+    }
+  }
+
+  /** GET /dashboard (the page), /dashboard/data (JSON) and the charting library's files. */
+  routes(webRoot: string): Record<string, Route> {
+    const page = readOrNull(path.join(webRoot, 'dashboard.html'));
+    const require = createRequire(import.meta.url);
+    const asset = (file: string, type: string): Route => {
+      const body = fs.readFileSync(require.resolve(`uplot/dist/${file}`));
+      return (_req, res) => {
+        res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'cache-control': 'public, max-age=3600' });
+        res.end(body);
+      };
+    };
+    return {
+      '/dashboard': (_req, res) => {
+        if (!page) return sendJson(res, 404, { error: 'not_found' });
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': page.length, 'cache-control': 'no-cache' });
+        res.end(page);
+      },
+      '/dashboard/data': (req, res) => {
+        const since = Number(new URL(req.url ?? '/', 'http://localhost').searchParams.get('since') ?? 0);
+        sendJson(res, 200, {
+          instance: { hostname: os.hostname(), pid: process.pid, startedAt: this.startedAt, workers: this.sources.pool.size },
+          intervalMs: this.intervalMs,
+          dropReasons: DROP_REASONS,
+          samples: this.since(Number.isFinite(since) ? since : 0),
+        });
+      },
+      '/dashboard/uplot.js': asset('uPlot.iife.min.js', 'text/javascript; charset=utf-8'),
+      '/dashboard/uplot.css': asset('uPlot.min.css', 'text/css; charset=utf-8'),
+    };
+  }
+
+  private async totals(): Promise<Totals> {
+    const m = this.metrics;
+    const dropped: Record<string, number> = {};
+    for (const v of (await m.framesDropped.get()).values) dropped[String(v.labels.reason)] = v.value;
+    const buckets = {
+      endToEnd: await bucketsOf(m.endToEnd),
+      queue: await bucketsOf(m.queueWait),
+      ipc: await bucketsOf(m.ipcRoundTrip),
+      model: await bucketsOf(m.modelTime),
+    };
+    const cpu = process.cpuUsage();
+    const workerCpu: Totals['workerCpu'] = new Array(this.sources.pool.size).fill(null);
+    for (const w of m.workerStats()) workerCpu[w.slot] = { pid: w.pid, cpuSeconds: w.cpuSeconds };
+    return {
+      at: nowMs(),
+      received: await sumOf(m.framesReceived),
+      analysed: await sumOf(m.framesAnalysed),
+      rejected: await sumOf(m.framesRejected),
+      dropped,
+      results: await sumOf(m.results),
+      netIn: await sumOf(m.networkReceived),
+      netOut: await sumOf(m.networkSent),
+      buckets,
+      serverCpuSeconds: (cpu.user + cpu.system) / 1e6,
+      workerCpu,
+    };
+  }
+
+  private toSample(now: Totals, before: Totals, windowStart: Totals): DashboardSample {
+    const dt = Math.max(0.001, (now.at - before.at) / 1000);
+    const rate = (a: number, b: number) => round(Math.max(0, a - b) / dt, 2);
+    const s = this.sources;
+    const droppedBy: Record<string, number> = {};
+    for (const reason of Object.keys(now.dropped)) droppedBy[reason] = rate(now.dropped[reason], before.dropped[reason] ?? 0);
+    const latencyMs = {} as Record<LatencyName, Percentiles>;
+    for (const name of LATENCIES) {
+      const window = diffBuckets(now.buckets[name], windowStart.buckets[name]);
+      const q = (x: number) => {
+        const v = bucketQuantile(window, x);
+        return v === null ? null : round(v * 1000);
+      };
+      latencyMs[name] = { p50: q(0.5), p95: q(0.95), p99: q(0.99) };
+    }
+    const stats = this.metrics.workerStats();
+    const rss: Array<number | null> = new Array(s.pool.size).fill(null);
+    const pids: Array<number | null> = new Array(s.pool.size).fill(null);
+    for (const w of stats) {
+      rss[w.slot] = w.rssBytes;
+      pids[w.slot] = w.pid;
+    }
+    const workerCpu = now.workerCpu.map((w, slot) => {
+      if (!w) return null;
+      const prev = before.workerCpu[slot];
+      // A replaced worker's CPU time starts from 0.
+      const used = prev && prev.pid === w.pid ? w.cpuSeconds - prev.cpuSeconds : w.cpuSeconds;
+      return round((Math.max(0, used) / dt) * 100);
+    });
+    const lag = { p99: round(this.loop.percentile(99) / 1e6, 2), max: round(this.loop.max / 1e6, 2) };
+    this.loop.reset();
+    const sessions = s.sessions();
+    const restarts = s.pool.restartCounts;
+    return {
+      t: Date.now(),
+      connections: s.connections(),
+      sessions: sessions.attached,
+      detachedSessions: sessions.detached,
+      framesIn: rate(now.received, before.received),
+      analysed: rate(now.analysed, before.analysed),
+      rejected: rate(now.rejected, before.rejected),
+      dropped: round(Object.values(droppedBy).reduce((a, b) => a + b, 0), 2),
+      droppedBy,
+      results: rate(now.results, before.results),
+      netInBytes: rate(now.netIn, before.netIn),
+      netOutBytes: rate(now.netOut, before.netOut),
+      latencyMs,
+      cpuPercent: { server: round(((now.serverCpuSeconds - before.serverCpuSeconds) / dt) * 100), workers: workerCpu },
+      rssBytes: { server: process.memoryUsage.rss(), workers: rss },
+      workerPids: pids,
+      workersReady: s.pool.readyCount,
+      workersBusy: s.pool.busyCount,
+      restarts: restarts.crash + restarts.timeout + restarts.start_failed,
+      loopLagMs: lag,
+      queuedUnits: s.models.queuedUnits(),
+      budgetUsedBytes: s.budget.used,
+      budgetLimitBytes: s.budget.limitBytes,
+      ready: s.ready(),
+    };
+  }
+}
+
+function readOrNull(file: string): Buffer | null {
+  try {
+    return fs.readFileSync(file);
+  } catch {
+    return null;
+  }
+}

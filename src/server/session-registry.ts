@@ -1,0 +1,97 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Session } from './session.js';
+
+/**
+ * The sessions this instance holds: attached to a connection, or detached
+ * after an unexpected disconnect and waiting up to `resumeTtlMs` for the
+ * client to come back with its `resumeToken`.
+ */
+export class SessionRegistry {
+  private readonly sessions = new Map<string, Session>();
+  private readonly expiry = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly resumeTtlMs: number,
+    /** Called when a detached session expires unclaimed, and for every session at close(). */
+    private readonly onExpire: (session: Session) => void,
+  ) {}
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  values(): IterableIterator<Session> {
+    return this.sessions.values();
+  }
+
+  get(id: string): Session | undefined {
+    return this.sessions.get(id);
+  }
+
+  has(id: string): boolean {
+    return this.sessions.has(id);
+  }
+
+  add(session: Session): void {
+    this.sessions.set(session.id, session);
+  }
+
+  /** Sessions of `userId` attached to a connection now. */
+  attachedFor(userId: string): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.userId === userId && s.attached) n++;
+    return n;
+  }
+
+  /**
+   * The session `id` if `userId` owns it and `resumeToken` is its token.
+   * Unknown ids and refused claims look the same to the caller, so a client
+   * cannot learn whether somebody else's session exists.
+   */
+  claim(id: string, userId: string, resumeToken: string | undefined): Session | null {
+    const session = this.sessions.get(id);
+    if (!session || session.ending || session.userId !== userId || !resumeToken) return null;
+    if (!tokensEqual(session.resumeToken, resumeToken)) return null;
+    this.keep(session);
+    return session;
+  }
+
+  /** The connection went away without `bye`: keep the session for a while. */
+  detach(session: Session): void {
+    this.keep(session);
+    const timer = setTimeout(() => {
+      this.expiry.delete(session.id);
+      this.remove(session);
+      this.onExpire(session);
+    }, this.resumeTtlMs);
+    timer.unref();
+    this.expiry.set(session.id, timer);
+  }
+
+  remove(session: Session): void {
+    this.keep(session);
+    this.sessions.delete(session.id);
+  }
+
+  /** Drop every session (shutdown). */
+  close(): void {
+    for (const session of [...this.sessions.values()]) {
+      this.remove(session);
+      this.onExpire(session);
+    }
+  }
+
+  private keep(session: Session): void {
+    const timer = this.expiry.get(session.id);
+    if (timer) clearTimeout(timer);
+    this.expiry.delete(session.id);
+  }
+}
+
+export const newResumeToken = (): string => randomBytes(24).toString('base64url');
+
+function tokensEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
