@@ -13,6 +13,10 @@ import { Authenticator } from './server/auth.js';
 import { SessionRegistry } from './server/session-registry.js';
 import { SESSIONS_PATH, sessionsRoute } from './server/sessions-api.js';
 import { StreamServer } from './server/stream-server.js';
+import { DashboardFeed } from './server/dashboard.js';
+import { readiness } from './server/health.js';
+import { Metrics } from './server/metrics.js';
+import { clientAddress as forwardedClient, parseTrustedProxies } from './utils/forwarded.js';
 import type { Logger } from './utils/logger.js';
 
 export const WEB_ROOT = path.resolve(MODEL_DIR, '..', 'web');
@@ -23,6 +27,7 @@ export interface App {
   models: ModelHandler;
   pool: WorkerPool;
   stream: StreamServer;
+  metrics: Metrics;
   /** Bound port (useful with PORT=0). */
   port: number;
   close(): Promise<void>;
@@ -58,48 +63,85 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   let draining = false;
   const budget = new FrameBudget(config.FRAME_BUDGET_BYTES);
+  const metrics = new Metrics();
   const models = new ModelHandler(pool, budget, config, logger, {
-    onUnitDone: (session, unit, timing) =>
+    ...metrics.modelHooks,
+    onUnitDone: (session, unit, timing) => {
+      metrics.modelHooks.onUnitDone(session, unit, timing);
       logger.debug(
         { event: 'unit_done', sessionId: session.id, seqFrom: unit.seqFrom, seqTo: unit.seqTo, frames: unit.frames.length, ...timing },
         'unit analysed',
-      ),
+      );
+    },
   });
   const sessions = new SessionRegistry(config.RESUME_TTL_MS, (session) => stream.expire(session));
   const auth = new Authenticator({ secret: config.AUTH_SECRET, jwksUrl: config.AUTH_JWKS_URL, audience: config.AUTH_AUDIENCE, issuer: config.AUTH_ISSUER });
   if (auth.mode === 'demo') {
     logger.warn({ event: 'demo_mode' }, 'no AUTH_SECRET or AUTH_JWKS_URL: running in demo mode, anyone may open a session');
   }
-  const frames = new FrameHandler(config, models, budget, logger, () => sessions.size);
+  const frames = new FrameHandler(config, models, budget, logger, () => sessions.size, metrics.frameHooks);
   const load = new LoadMonitor(config.FPS, config.LATENCY_TARGET_MS);
   const modelInfo = () => {
     const info = pool.workers().find((w) => w.info)?.info;
     return info ? { name: info.model, version: info.version } : null;
   };
   const ready = () => !draining && pool.readyCount > 0;
-  const clientAddress = (req: http.IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
+  const trustedProxies = parseTrustedProxies(config.TRUSTED_PROXIES);
+  const clientAddress = (req: http.IncomingMessage) => forwardedClient(req.socket.remoteAddress, req.headers['x-forwarded-for'], trustedProxies);
   const stream = new StreamServer({ config, logger, sessions, auth, clientAddress, frames, models, load, accepting: ready, modelInfo });
+  // What /readyz answers: a load balancer stops sending new sessions while any reason holds.
+  const readyNow = () =>
+    readiness({
+      draining,
+      workersReady: pool.readyCount,
+      accepting: load.current.accepting,
+      budgetUsedBytes: budget.used,
+      budgetLimitBytes: budget.limitBytes,
+      maxFrameBytes: config.MAX_FRAME_BYTES,
+    });
+  stream.wss.on('connection', () => metrics.countConnection());
+  const observed = {
+    connections: () => stream.connections,
+    sessions: () => {
+      let attached = 0;
+      for (const s of sessions.values()) if (s.attached) attached++;
+      return { attached, detached: sessions.size - attached };
+    },
+    pool,
+    models,
+    budget,
+    load,
+    ready: () => readyNow().ready,
+  };
+  metrics.watch(observed);
+  const dashboard = new DashboardFeed(metrics, observed);
 
   const server = createHttpServer(
     {
       '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
-      '/readyz': (_req, res) =>
-        sendJson(res, ready() ? 200 : 503, {
-          status: ready() ? 'ready' : 'not_ready',
+      '/readyz': (_req, res) => {
+        const r = readyNow();
+        sendJson(res, r.ready ? 200 : 503, {
+          status: r.ready ? 'ready' : 'not_ready',
+          reasons: r.reasons,
           draining,
           workers: { size: pool.size, ready: pool.readyCount, busy: pool.busyCount },
           sessions: sessions.size,
+          budget: { usedBytes: budget.used, limitBytes: budget.limitBytes },
           auth: auth.mode,
-        }),
+        });
+      },
       [`${SESSIONS_PATH}*`]: sessionsRoute(auth, sessions),
+      '/metrics': metrics.route,
+      ...dashboard.routes(WEB_ROOT),
     },
     WEB_ROOT,
+    config.HTTP_HEADERS_TIMEOUT_MS,
   );
-  server.on('upgrade', (req, socket, head) => stream.handleUpgrade(req, socket, head));
-  // Slow-loris guard for plain HTTP; WebSocket upgrades have the hello timeout.
-  server.headersTimeout = 10_000;
-  server.maxHeadersCount = 100;
-  server.requestTimeout = 30_000;
+  server.on('upgrade', (req, socket, head) => {
+    metrics.trackSocket(socket);
+    stream.handleUpgrade(req, socket, head);
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -114,9 +156,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     models,
     pool,
     stream,
+    metrics,
     port,
     async close() {
       draining = true;
+      dashboard.close();
       stream.closeAll(1001, 'server shutting down');
       sessions.close();
       frames.close();

@@ -85,6 +85,8 @@ def evaluate(options: dict) -> dict:
             multi["clips"] += 1
             multi["flagged"] += int(all(b.signals.get("multipleFaces") for b in batches))
         ok = all(w is None or w == h for w, h in zip(clip.states, got))
+        if clip.not_focused:
+            ok = ok and all(h != "focused" for w, h in zip(clip.states, got) if w is None)
         per_clip.append({
             "clip": clip.name, "group": clip.group, "ok": ok, "want": clip.states, "got": got,
             "scores": [b.score for b in batches], "msPerFrame": round(seconds / len(frames) * 1000, 2),

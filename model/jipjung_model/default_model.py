@@ -87,6 +87,9 @@ DEFAULTS: dict[str, Any] = {
     "maxBrightness": 235.0,
     "minContrast": 10.0,
     "minSharpness": 30.0,
+    # Laplacian variance / contrast^2: sharpness independent of the light
+    # (a dim sharp frame has a low Laplacian variance but a high ratio).
+    "minRelativeSharpness": 0.06,
     "frozenFrames": 10,
     **temporal.DEFAULTS,
 }
@@ -218,7 +221,7 @@ class ConcentrationModel(Model):
             flags.append("overexposed")
         if q["contrast"] < o["minContrast"]:
             flags.append("flat")  # a covered lens or a blank picture
-        elif q["blur"] < o["minSharpness"]:
+        elif q["blur"] < o["minSharpness"] or q["blur"] < o["minRelativeSharpness"] * q["contrast"] ** 2:
             flags.append("blurry")
         if repeats >= o["frozenFrames"]:
             flags.append("frozen")  # the same bytes again and again: a stuck camera

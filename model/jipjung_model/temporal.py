@@ -30,7 +30,7 @@ Frame target
 - ``absent``: no face.
 - ``drowsy``: the eyes have been closed for ``longClosureSeconds`` (1 s) in
   a row, or PERCLOS (share of eye-measured frames with eyes closed over the
-  last ``perclosFrames`` (50) frames, at least ``perclosMinFrames`` (10)
+  last ``perclosFrames`` (50) frames, at least ``perclosMinFrames`` (25)
   measured) is at least ``perclosDrowsy`` (0.3). Eyes only count while the
   head is within 20 deg pitch and 30 deg yaw of neutral (looking down at a
   keyboard lowers the lids; that is looking away, not sleep).
@@ -61,7 +61,9 @@ Per usable frame: score = 100 x presence x attention x alertness with
   a glance shorter than the onset costs nothing;
 - alertness: f(PERCLOS; 0.15, 0.45), which is 1 for ordinary blink rates
   (about 0.05-0.1 at 5 fps) and 0.5 at the drowsy threshold; 0 during a
-  long closure. A single blink changes nothing.
+  long closure; 1 until ``perclosMinFrames`` frames were measured. A single
+  blink changes nothing. When calibration ends, the closure history (counted
+  against the population threshold) is cleared.
 
 A unit's score is the mean of its usable frames' scores; its state is the
 majority of its usable frames' states (a tie goes to the later frame).
@@ -87,7 +89,7 @@ DEFAULTS: dict[str, Any] = {
     "returnSeconds": 0.4,
     "longClosureSeconds": 1.0,
     "perclosFrames": 50,
-    "perclosMinFrames": 10,
+    "perclosMinFrames": 25,
     "perclosDrowsy": 0.3,
     "perclosOk": 0.15,
     "perclosOff": 0.45,
@@ -189,6 +191,8 @@ class Tracker:
                 c["pitch0"] = round(_median(c["pitch"]), 1)
                 c["eyes0"] = round(_median(c["eyes"]), 3) if len(c["eyes"]) >= o["calibrationMinSamples"] else None
             c["yaw"], c["pitch"], c["eyes"] = [], [], []
+            # Closures counted against the population threshold are void.
+            self.t["perclos"], self.t["closedFrames"] = "", 0
 
     def calibration_signal(self) -> dict[str, Any]:
         c = self.t["calib"]
@@ -256,7 +260,12 @@ class Tracker:
             t["hold"] = round(a, 3)
         presence = 0.0 if state == "absent" else 1.0
         attention = t["hold"] if state == "focused" and target != "focused" else a
-        alertness = 0.0 if long_closure else ramp(perclos, o["perclosOk"], o["perclosOff"])
+        if long_closure:
+            alertness = 0.0
+        elif measured >= o["perclosMinFrames"]:
+            alertness = ramp(perclos, o["perclosOk"], o["perclosOff"])
+        else:
+            alertness = 1.0
         if state == "drowsy":
             alertness = min(alertness, 0.5)
         score = 100.0 * presence * attention * alertness

@@ -50,6 +50,7 @@ export const configSchema = z.object({
   MAX_SESSIONS_PER_USER: int(1, 10_000).default(3).describe('Sessions one user may have attached at once.'),
   MAX_CONNECTIONS_PER_IP: int(1, 100_000).default(50).describe('WebSocket connections one client address may have open at once; more get 429 at the upgrade.'),
   UPGRADES_PER_IP_PER_MINUTE: int(1, 100_000).default(120).describe('WebSocket upgrades one client address may make in a minute (burst of a tenth of it); more get 429.'),
+  HTTP_HEADERS_TIMEOUT_MS: int(100, 120_000).default(10_000).describe('Time a client has to send its HTTP request headers (slow-loris guard).'),
   RESUME_TTL_MS: int(0, 3_600_000).default(120_000).describe('Time a session waits for its client to resume after an unexpected disconnect.'),
   WORKER_START_TIMEOUT_MS: int(1000, 600_000).default(60_000).describe('Time a worker has to load its model and say ready.'),
   WORKER_REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000).describe('Time a worker has to answer one unit before it is killed and replaced.'),

@@ -19,6 +19,12 @@ import { DROP_REASONS } from './session.js';
 export const SAMPLE_INTERVAL_MS = 1000;
 /** Ten minutes of samples. */
 const SAMPLES_KEPT = 600;
+/**
+ * Sampling interval of the event-loop delay monitor. What it records is the
+ * time between its timer's runs, so the interval itself is subtracted to
+ * leave the lag.
+ */
+const LOOP_RESOLUTION_MS = 10;
 /** Latency percentiles are taken over this many intervals, so a second with one unit does not make the line jump. */
 const LATENCY_WINDOW_SAMPLES = 5;
 
@@ -128,7 +134,7 @@ export class DashboardFeed {
     private readonly sources: MetricsSources,
     private readonly intervalMs = SAMPLE_INTERVAL_MS,
   ) {
-    this.loop = monitorEventLoopDelay({ resolution: 10 });
+    this.loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     this.loop.enable();
     this.timer = setInterval(() => void this.sample(), intervalMs);
     this.timer.unref();
@@ -251,7 +257,8 @@ export class DashboardFeed {
       const used = prev && prev.pid === w.pid ? w.cpuSeconds - prev.cpuSeconds : w.cpuSeconds;
       return round((Math.max(0, used) / dt) * 100);
     });
-    const lag = { p99: round(this.loop.percentile(99) / 1e6, 2), max: round(this.loop.max / 1e6, 2) };
+    const lagMs = (ns: number) => round(Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS), 2);
+    const lag = { p99: lagMs(this.loop.percentile(99)), max: lagMs(this.loop.max) };
     this.loop.reset();
     const sessions = s.sessions();
     const restarts = s.pool.restartCounts;

@@ -43,10 +43,18 @@ export function staticFiles(root: string): Map<string, { type: string; body: Buf
  * A small router over node:http: exact paths for GET/HEAD (a key ending in
  * `/*` matches every path below it), then static files.
  */
-export function createHttpServer(routes: Record<string, Route>, webRoot: string): http.Server {
+export function createHttpServer(routes: Record<string, Route>, webRoot: string, headersTimeoutMs = 10_000): http.Server {
   const files = staticFiles(webRoot);
+  // Slow-loris guard: headers must arrive in time, checked often enough to matter.
   // 16 KiB of headers is plenty for a browser; more is an attack on memory.
-  return http.createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
+  const server = http.createServer(
+    {
+      maxHeaderSize: 16 * 1024,
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: Math.max(30_000, headersTimeoutMs),
+      connectionsCheckingInterval: Math.min(1000, headersTimeoutMs),
+    },
+    (req, res) => {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -68,5 +76,8 @@ export function createHttpServer(routes: Record<string, Route>, webRoot: string)
       return;
     }
     sendJson(res, 404, { error: 'not_found' });
-  });
+  },
+  );
+  server.maxHeadersCount = 100;
+  return server;
 }

@@ -1,14 +1,28 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Session } from './session.js';
+import type { OutboundMessage, Session } from './session.js';
 
 /**
  * The sessions this instance holds: attached to a connection, or detached
  * after an unexpected disconnect and waiting up to `resumeTtlMs` for the
  * client to come back with its `resumeToken`.
  */
+/** What stays of a session after it ended, for GET /v1/sessions/:id. */
+export interface EndedSession {
+  id: string;
+  userId: string;
+  summary: OutboundMessage;
+  windows: OutboundMessage[];
+  endedAt: number;
+}
+
+/** Ended sessions kept in memory (the newest), and for how long. */
+const ENDED_KEPT = 1000;
+const ENDED_TTL_MS = 60 * 60 * 1000;
+
 export class SessionRegistry {
   private readonly sessions = new Map<string, Session>();
   private readonly expiry = new Map<string, NodeJS.Timeout>();
+  private readonly ended = new Map<string, EndedSession>();
 
   constructor(
     private readonly resumeTtlMs: number,
@@ -71,6 +85,18 @@ export class SessionRegistry {
   remove(session: Session): void {
     this.keep(session);
     this.sessions.delete(session.id);
+    const now = Date.now();
+    this.ended.set(session.id, { id: session.id, userId: session.userId, summary: session.summary(), windows: [...session.windows], endedAt: now });
+    for (const [id, e] of this.ended) {
+      if (this.ended.size <= ENDED_KEPT && now - e.endedAt < ENDED_TTL_MS) break;
+      this.ended.delete(id);
+    }
+  }
+
+  /** An ended session's record, if still kept. */
+  getEnded(id: string): EndedSession | undefined {
+    const e = this.ended.get(id);
+    return e && Date.now() - e.endedAt < ENDED_TTL_MS ? e : undefined;
   }
 
   /** Drop every session (shutdown). */

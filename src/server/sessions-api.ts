@@ -21,12 +21,15 @@ export function sessionsRoute(auth: Authenticator, sessions: SessionRegistry) {
       sendJson(res, 401, { error: 'unauthorized', message: err instanceof AuthError ? err.message : 'invalid token' });
       return;
     }
-    const session = sessions.get(id);
-    const allowed = session && (auth.mode === 'demo' || identity.userId === session.userId || identity.scopes.includes(SESSIONS_READ_SCOPE));
-    if (!session || !allowed) {
+    const live = sessions.get(id);
+    const record = live
+      ? { sessionId: live.id, userId: live.userId, state: live.attached ? 'attached' : 'detached', summary: live.summary(), windows: live.windows }
+      : ((e) => e && { sessionId: e.id, userId: e.userId, state: 'ended', summary: e.summary, windows: e.windows })(sessions.getEnded(id));
+    const allowed = record && (auth.mode === 'demo' || identity.userId === record.userId || identity.scopes.includes(SESSIONS_READ_SCOPE));
+    if (!record || !allowed) {
       sendJson(res, 404, { error: 'not_found' });
       return;
     }
-    sendJson(res, 200, { sessionId: session.id, userId: session.userId, attached: session.attached, summary: session.summary(), windows: session.windows });
+    sendJson(res, 200, record);
   };
 }

@@ -26,10 +26,11 @@ export interface TestApp {
 /**
  * A real instance on a free loopback port, with its logs captured as
  * objects. Tests stream faster than real time, so the rate limit's burst is
- * opened wide and a session may queue more units, unless a test sets them.
+ * opened wide and a session may queue more units; every client connects from
+ * 127.0.0.1, so the per-address limits are opened too, unless a test sets them.
  */
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', WORKERS: '2', LOG_LEVEL: 'debug', RATE_BURST_FRAMES: '1000', SESSION_QUEUE_UNITS: '20', ...env });
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', WORKERS: '2', LOG_LEVEL: 'debug', RATE_BURST_FRAMES: '1000', SESSION_QUEUE_UNITS: '20', UPGRADES_PER_IP_PER_MINUTE: '100000', MAX_CONNECTIONS_PER_IP: '1000', ...env });
   const logs: Array<Record<string, any>> = [];
   let partial = '';
   const sink = new Writable({

@@ -11,6 +11,8 @@ export class TestClient {
   private seq = 0;
 
   private constructor(readonly ws: WebSocket) {
+    // Writes racing a server-side close fail with EPIPE; the close itself is what tests look at.
+    ws.on('error', () => {});
     ws.on('message', (data, isBinary) => {
       this.messages.push(isBinary ? { type: '<binary>' } : JSON.parse(data.toString()));
       this.wake();
@@ -21,8 +23,8 @@ export class TestClient {
     });
   }
 
-  static async connect(url: string, hello: Msg | null = { type: 'hello' }): Promise<TestClient> {
-    const ws = new WebSocket(url);
+  static async connect(url: string, hello: Msg | null = { type: 'hello' }, headers: Record<string, string> = {}): Promise<TestClient> {
+    const ws = new WebSocket(url, { headers });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);

@@ -1,0 +1,65 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_CONTROL_BYTES, parseControl } from '../src/handler/control.js';
+import { scene, startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { TestClient } from './helpers/client.js';
+
+const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+
+describe('control message parser', () => {
+  it('never throws on random text and JSON, and accepts only hello and bye', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.json({ maxDepth: 6 }), fc.jsonValue().map((v) => JSON.stringify(v))), (text) => {
+        const msg = parseControl(text);
+        expect(msg === null || msg.type === 'hello' || msg.type === 'bye').toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('hello fields are typed and bounded', () => {
+    fc.assert(
+      fc.property(fc.record({ token: fc.anything(), sessionId: fc.anything(), resumeToken: fc.anything(), client: fc.anything() }, { requiredKeys: [] }), (fields) => {
+        const msg = parseControl(JSON.stringify({ type: 'hello', ...fields }));
+        if (msg?.type !== 'hello') return;
+        for (const k of ['token', 'sessionId', 'resumeToken'] as const) expect(msg[k] === undefined || typeof msg[k] === 'string').toBe(true);
+        expect(msg.client === undefined || (typeof msg.client === 'object' && !Array.isArray(msg.client))).toBe(true);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('refuses deep nesting, huge strings and oversized messages without work proportional to them', () => {
+    expect(parseControl(nested(100_000))).toBeNull();
+    expect(parseControl(JSON.stringify({ type: 'hello', token: 'x'.repeat(9000) }))).toBeNull();
+    expect(parseControl(JSON.stringify({ type: 'bye', pad: 'x'.repeat(MAX_CONTROL_BYTES) }))).toBeNull();
+    expect(parseControl('{"type":"hello","__proto__":{"polluted":true}}')).toEqual({ type: 'hello' });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('a live instance fed garbage control messages', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1' });
+  });
+  afterAll(() => t.close());
+
+  it('answers bad_message, never crashes, and keeps serving sessions', async () => {
+    const samples = fc.sample(fc.oneof(fc.string({ maxLength: 2000 }), fc.json({ maxDepth: 8 }), fc.constant(nested(50_000)), fc.constant('"' + 'é'.repeat(300_000) + '"')), {
+      numRuns: 60,
+      seed: 42,
+    });
+    for (let i = 0; i < samples.length; i += 15) {
+      const c = await TestClient.connect(t.url);
+      for (const text of samples.slice(i, i + 15)) c.sendRaw(text);
+      await c.until(() => c.errors().length + c.messages.filter((m) => m.type === 'summary').length >= 1);
+      c.ws.terminate();
+    }
+    const c = await TestClient.connect(t.url);
+    await c.stream(scene('face'), 5);
+    expect(await c.waitFor((m) => m.type === 'result')).toMatchObject({ framesAnalyzed: 5 });
+    c.close();
+    expect((await fetch(`${t.base}/healthz`)).status).toBe(200);
+  });
+});

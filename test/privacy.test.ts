@@ -1,0 +1,65 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { encodeFrame } from '../src/handler/frame-header.js';
+import { scene, startTestApp, TEST_DIR } from './helpers/app.js';
+import { TestClient } from './helpers/client.js';
+
+const JPEG_MAGIC = Buffer.from([0xff, 0xd8, 0xff]);
+
+/** Files below `dir` (a few levels deep) changed since `sinceMs`. */
+function changedFiles(dir: string, sinceMs: number, depth = 4): string[] {
+  const out: string[] = [];
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      if (depth > 0 && e.name !== 'node_modules' && e.name !== '.git') out.push(...changedFiles(full, sinceMs, depth - 1));
+    } else if (e.isFile()) {
+      try {
+        if (fs.statSync(full).mtimeMs >= sinceMs) out.push(full);
+      } catch {
+        /* vanished */
+      }
+    }
+  }
+  return out;
+}
+
+describe('frames are kept private', () => {
+  it('nothing the server and workers write holds image bytes', async () => {
+    const since = Date.now() - 1000;
+    // Trace level: the most the server ever logs.
+    const t = await startTestApp({ LOG_LEVEL: 'trace' });
+    try {
+      const c = await TestClient.connect(t.url);
+      await c.stream(scene('face'), 20);
+      // Bad frames too: their rejections are logged.
+      c.sendRaw(encodeFrame({ format: 1, seq: 20, captureTs: Date.now() }, scene('face')[0].subarray(0, 5000)));
+      c.sendRaw(encodeFrame({ format: 9, seq: 21, captureTs: Date.now() }, scene('face')[0]));
+      await c.bye();
+    } finally {
+      await t.close();
+    }
+    const logText = JSON.stringify(t.logs);
+    expect(t.logs.length).toBeGreaterThan(10);
+    expect(t.logs.some((l) => l.event === 'frame_rejected')).toBe(true);
+    for (const needle of ['ffd8ff', '/9j/', '\\u00ff\\u00d8', 'ÿØ']) expect(logText.toLowerCase()).not.toContain(needle.toLowerCase());
+
+    const fixtures = path.join(TEST_DIR, 'fixtures');
+    const written = [...changedFiles(os.tmpdir(), since), ...changedFiles(path.join(TEST_DIR, '..'), since)].filter(
+      (f) => !f.startsWith(fixtures) && !f.includes(`${path.sep}test-artifacts${path.sep}`),
+    );
+    const withImages = written.filter((f) => {
+      const st = fs.statSync(f, { throwIfNoEntry: false });
+      return st && st.size < 64 * 1024 * 1024 && fs.readFileSync(f).includes(JPEG_MAGIC);
+    });
+    expect(withImages).toEqual([]);
+  });
+});
