@@ -11,6 +11,7 @@ import { WorkerPool } from './ipc/worker-pool.js';
 import { createHttpServer, sendJson } from './server/http-server.js';
 import { Authenticator } from './server/auth.js';
 import { SessionRegistry } from './server/session-registry.js';
+import { MemorySessionStore, RedisSessionStore, type SessionStore } from './server/session-store.js';
 import { SESSIONS_PATH, sessionsRoute } from './server/sessions-api.js';
 import { StreamServer } from './server/stream-server.js';
 import { DashboardFeed } from './server/dashboard.js';
@@ -23,6 +24,8 @@ export const WEB_ROOT = path.resolve(MODEL_DIR, '..', 'web');
 
 export interface App {
   server: http.Server;
+  store: SessionStore;
+  drain(): Promise<void>;
   budget: FrameBudget;
   models: ModelHandler;
   pool: WorkerPool;
@@ -75,6 +78,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     },
   });
   const sessions = new SessionRegistry(config.RESUME_TTL_MS, (session) => stream.expire(session));
+  const store: SessionStore = config.REDIS_URL
+    ? new RedisSessionStore(config.REDIS_URL, config.SESSION_TTL_MS, config.INSTANCE_ID, logger)
+    : new MemorySessionStore(config.SESSION_TTL_MS);
+  if (store instanceof RedisSessionStore) await store.ready(3000);
   const auth = new Authenticator({ secret: config.AUTH_SECRET, jwksUrl: config.AUTH_JWKS_URL, audience: config.AUTH_AUDIENCE, issuer: config.AUTH_ISSUER });
   if (auth.mode === 'demo') {
     logger.warn({ event: 'demo_mode' }, 'no AUTH_SECRET or AUTH_JWKS_URL: running in demo mode, anyone may open a session');
@@ -88,7 +95,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const ready = () => !draining && pool.readyCount > 0;
   const trustedProxies = parseTrustedProxies(config.TRUSTED_PROXIES);
   const clientAddress = (req: http.IncomingMessage) => forwardedClient(req.socket.remoteAddress, req.headers['x-forwarded-for'], trustedProxies);
-  const stream = new StreamServer({ config, logger, sessions, auth, clientAddress, frames, models, load, accepting: ready, modelInfo });
+  const stream = new StreamServer({ config, logger, sessions, store, auth, clientAddress, frames, models, load, accepting: ready, modelInfo });
   // What /readyz answers: a load balancer stops sending new sessions while any reason holds.
   const readyNow = () =>
     readiness({
@@ -129,6 +136,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
           sessions: sessions.size,
           budget: { usedBytes: budget.used, limitBytes: budget.limitBytes },
           auth: auth.mode,
+          store: store.status(),
+          instance: config.INSTANCE_ID,
         });
       },
       [`${SESSIONS_PATH}*`]: sessionsRoute(auth, sessions),
@@ -158,14 +167,19 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     stream,
     metrics,
     port,
+    store,
+    /** SIGTERM: stop taking sessions, answer what is held, save, close clients with 1012. */
+    async drain() {
+      draining = true;
+      await stream.drain(config.DRAIN_TIMEOUT_MS, config.DRAIN_RETRY_AFTER_MS);
+    },
     async close() {
       draining = true;
       dashboard.close();
       stream.closeAll(1001, 'server shutting down');
-      sessions.close();
       frames.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await pool.close();
+      await Promise.all([pool.close(), store.flush(1000).then(() => store.close())]);
     },
   };
 }

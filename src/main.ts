@@ -29,15 +29,19 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ event: 'shutdown', signal }, 'shutting down');
     const timer = setTimeout(() => {
-      logger.error({ event: 'shutdown_timeout' }, 'shutdown timed out');
+      logger.error({ event: 'shutdown_timeout' }, 'drain timed out');
       logger.flush();
       process.exit(1);
-    }, config.SHUTDOWN_TIMEOUT_MS);
+    }, config.DRAIN_TIMEOUT_MS + 2000);
     timer.unref();
-    app.close().then(() => {
-      logger.flush();
-      process.exitCode = 0;
-    });
+    app
+      .drain()
+      .then(() => app.close())
+      .then(() => {
+        logger.info({ event: 'stopped' }, 'stopped');
+        logger.flush();
+        process.exit(0);
+      });
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -99,14 +99,16 @@ describe('GET /metrics', () => {
     const before = await scrape();
     const c = await TestClient.connect(t.url);
     let bytes = 0;
+    // One captureTs for all: a seq going back with a newer captureTs would be a client restarting its count.
+    const captureTs = Date.now();
     for (let seq = 0; seq < 10; seq++) {
-      const msg = encodeFrame({ format: FORMAT_JPEG, seq, captureTs: Date.now() }, face);
+      const msg = encodeFrame({ format: FORMAT_JPEG, seq, captureTs }, face);
       bytes += msg.length;
       c.sendRaw(msg);
     }
     const broken = Buffer.from([1, 1, 0, 0]); // shorter than the header: frame_invalid
     c.sendRaw(broken);
-    const duplicate = encodeFrame({ format: FORMAT_JPEG, seq: 3, captureTs: Date.now() }, face);
+    const duplicate = encodeFrame({ format: FORMAT_JPEG, seq: 3, captureTs }, face);
     c.sendRaw(duplicate);
     bytes += broken.length + duplicate.length;
     await c.until(() => c.results('batch').length === 2);

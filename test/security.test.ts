@@ -107,8 +107,8 @@ describe('authenticated sessions', () => {
     guess.close();
     mallory.close();
 
-    const c2 = await connect({ type: 'hello', token: alice, sessionId, resumeToken });
-    expect(c2.welcome).toMatchObject({ sessionId, resumed: true, nextResultId: 3, nextSeq: 10 });
+    const c2 = await connect({ type: 'hello', token: alice, sessionId, resumeToken, lastResultId: 2 });
+    expect(c2.welcome).toMatchObject({ sessionId, resumed: true, nextResultId: 3 });
     for (let seq = 10; seq < 15; seq++) c2.sendFrame(faces[seq % 5], seq);
     const summary = await c2.bye();
     expect(c2.results().map((r) => r.resultId)).toEqual([3, 4]);

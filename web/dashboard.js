@@ -36,7 +36,11 @@ const state = {
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const fmt = (/** @type {number | null | undefined} */ v, digits = 1) =>
   v === null || v === undefined || Number.isNaN(v) ? '–' : Number(v).toLocaleString('en', { maximumFractionDigits: digits });
-const sum = (/** @type {Record<string, number>} */ o) => Object.values(o ?? {}).reduce((a, b) => a + b, 0);
+/** The newest value of a series that is not null (what the legend shows while the cursor is off the chart). */
+const latest = (/** @type {Array<number | null>} */ values) => {
+  for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null && values[i] !== undefined) return values[i];
+  return null;
+};
 
 /**
  * @typedef {{ label: string, get: (s: Sample) => number | null, scale?: string, dash?: number[] }} SeriesSpec
@@ -136,14 +140,23 @@ function makeChart(name, spec) {
       axes,
       cursor: { drag: { x: false, y: false } },
       series: [
-        { value: (/** @type {any} */ _u, /** @type {number} */ t) => (t ? new Date(t * 1000).toLocaleTimeString() : '–') },
+        {
+          label: 'Time',
+          value: (/** @type {any} */ u, /** @type {number | null} */ t, /** @type {number} */ _s, /** @type {number | null} */ idx) => {
+            const at = idx === null ? latest(u.data[0]) : t;
+            return at ? new Date(at * 1000).toLocaleTimeString() : '–';
+          },
+        },
         ...spec.series.map((s, i) => ({
           label: s.label,
           stroke: PALETTE[i % PALETTE.length],
           width: 1.5,
           dash: s.dash,
           scale: s.scale ?? 'y',
-          value: (/** @type {any} */ _u, /** @type {number | null} */ v) => (v === null ? '–' : `${fmt(v)}${s.scale === '%' ? '%' : unit}`),
+          value: (/** @type {any} */ u, /** @type {number | null} */ v, /** @type {number} */ si, /** @type {number | null} */ idx) => {
+            const shown = idx === null ? latest(u.data[si]) : v;
+            return shown === null ? '–' : `${fmt(shown)}${s.scale === '%' ? '%' : unit}`;
+          },
         })),
       ],
     },
@@ -160,6 +173,7 @@ function draw() {
   for (const [name, chart] of Object.entries(state.charts)) {
     const spec = /** @type {ChartSpec} */ (chart.spec);
     chart.setData([xs, ...spec.series.map((series) => shown.map((s) => series.get(s)))]);
+    chart.setLegend(); // the newest values, unless the cursor points at others
   }
   const last = shown[shown.length - 1];
   if (!last) return;

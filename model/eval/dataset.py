@@ -131,7 +131,7 @@ def clips() -> list[Clip]:
     c = Clip("upside down", "on its side", not_focused=True)
     c.add(LEAD_IN, frame(), True)
     c.add(25, frame(angle=180), None, 180.0)
-    out.append(c.label(F, F, F, F, F, F, None, None, None, None))
+    out.append(c.label(F, F, F, F, F, None, None, None, None, None))
     # A 1-s glance away must not flip the state.
     c = Clip("glance 1 s", "durations")
     c.add(LEAD_IN, frame(), True)

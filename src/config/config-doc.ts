@@ -1,7 +1,7 @@
 import { configSchema } from './config.js';
 
 /** The default of a schema field, or undefined; machine-dependent defaults are described instead. */
-const MACHINE_DEPENDENT = new Set(['WORKERS', 'FRAME_BUDGET_BYTES']);
+const MACHINE_DEPENDENT = new Set(['WORKERS', 'FRAME_BUDGET_BYTES', 'INSTANCE_ID']);
 
 function defaultOf(key: string): string {
   if (MACHINE_DEPENDENT.has(key)) return 'depends on the machine';

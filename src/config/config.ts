@@ -74,7 +74,11 @@ export const configSchema = z.object({
   LATENCY_TARGET_MS: int(50, 60_000).default(1000).describe('Queue wait above which the instance counts as overloaded and throttles clients.'),
   SEND_BUFFER_BYTES: int(16 * 1024, 64 * 1024 ** 2).default(1024 * 1024).describe('Bytes queued to a client above which its batch results are coalesced.'),
   SLOW_CLIENT_TIMEOUT_MS: int(1000, 600_000).default(30_000).describe('Time a client may stay above SEND_BUFFER_BYTES before it is disconnected.'),
-  SHUTDOWN_TIMEOUT_MS: int(0, 300_000).default(10_000).describe('Time allowed for in-flight units on SIGTERM/SIGINT before exit.'),
+  DRAIN_TIMEOUT_MS: int(1000, 300_000).default(20_000).describe('On SIGTERM/SIGINT: time to finish the units held, save sessions and close clients (1012) before the process exits regardless.'),
+  DRAIN_RETRY_AFTER_MS: int(0, 60_000).default(1000).describe('Retry delay suggested to clients in the 1012 close reason when draining.'),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional().describe('Redis for session state shared by instances (resume anywhere). Without it, session state stays in this instance.'),
+  INSTANCE_ID: z.string().min(1).max(64).default(`${os.hostname()}-${process.pid}`).describe('Name of this instance in logs and in the session store (default: host name and pid).'),
+  SESSION_TTL_MS: int(10_000, 7 * 24 * 3_600_000).default(3_600_000).describe('How long a session\'s stored state outlives its last update.'),
   // Observability
   LOG_PRETTY: z
     .enum(['auto', 'true', 'false'])

@@ -10,6 +10,8 @@ export interface HelloMessage {
   token?: string;
   sessionId?: string;
   resumeToken?: string;
+  /** The highest resultId the client has (on resume). */
+  lastResultId?: number;
   client?: Record<string, unknown>;
 }
 
@@ -43,6 +45,7 @@ export function parseControl(text: string): ControlMessage | null {
       if (msg.token !== undefined) hello.token = msg.token;
       if (msg.sessionId !== undefined) hello.sessionId = msg.sessionId;
       if (msg.resumeToken !== undefined) hello.resumeToken = msg.resumeToken;
+      if (typeof msg.lastResultId === 'number' && Number.isInteger(msg.lastResultId) && msg.lastResultId >= 0) hello.lastResultId = msg.lastResultId;
       if (client !== undefined) hello.client = client as Record<string, unknown>;
       return hello;
     }

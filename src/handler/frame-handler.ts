@@ -116,6 +116,15 @@ export class FrameHandler {
     this.waiting.delete(session);
   }
 
+  /** Drain: hand on what waits for order and cut the open batch, keeping the window open. */
+  flushHeld(session: Session): void {
+    const now = nowMs();
+    this.forward(session, session.reorder.drain(), now);
+    const unit = session.units.cutPartial(now);
+    if (unit) this.models.enqueue(session, unit);
+    this.waiting.delete(session);
+  }
+
   /** A session that went away: free what it holds before the model handler. */
   discard(session: Session): void {
     this.waiting.delete(session);

@@ -167,6 +167,7 @@ export class ModelHandler {
       if (session.queue.length === 0) this.queued.delete(session);
       if (unit.frames.length > 0 || unit.closesWindow) return unit;
       this.sendBatch(session, unit, { score: null, state: 'unknown', signals: {} }, 0, []);
+      session.settle(unit);
     }
     this.queued.delete(session);
     return null;
@@ -199,6 +200,7 @@ export class ModelHandler {
       )
       .finally(() => {
         this.budget.release(session, bytes);
+        session.settle(unit);
         session.inFlight = false;
         if (session.queue.length > 0 && !session.closed) this.ring.push(session);
         this.onSettled?.(session);

@@ -52,6 +52,11 @@ export class ReorderBuffer<T> {
     return this.next;
   }
 
+  /** Go on from `seq` (a session resumed from its stored state); only before the first frame. */
+  expect(seq: number | null): void {
+    if (this.next === null && this.held.size === 0) this.next = seq;
+  }
+
   /** Slots held waiting for an earlier seq. */
   get size(): number {
     return this.held.size;

@@ -46,6 +46,14 @@ const addCounts = (a: UnitCounts, b: UnitCounts): UnitCounts => ({
   shed: a.shed + b.shed,
 });
 
+/** Where the builder stands between two units: enough to go on elsewhere. */
+export interface UnitBuilderState {
+  base: number | null;
+  windowOpen: boolean;
+  windowSeqFrom: number;
+  windowCounts: UnitCounts;
+}
+
 export interface Unit {
   frames: FrameEntry[];
   /** Seq slots the batch covers; 0 for a unit that only closes a window. */
@@ -60,6 +68,8 @@ export interface Unit {
   windowCounts: UnitCounts | null;
   /** Monotonic ms at which the unit was cut. */
   createdAt: number;
+  /** The builder's state right after this unit was cut. */
+  after: UnitBuilderState;
 }
 
 export class UnitBuilder {
@@ -110,6 +120,23 @@ export class UnitBuilder {
     return units;
   }
 
+  /** Go on from a state another builder (or instance) left. */
+  restore(state: UnitBuilderState): void {
+    this.base = state.base;
+    this.windowOpen = state.windowOpen;
+    this.windowSeqFrom = state.windowSeqFrom;
+    this.windowCounts = { ...state.windowCounts };
+  }
+
+  /**
+   * The unit of whatever the open batch holds, without closing the window
+   * (the session goes on elsewhere, in the same alignment); null when the
+   * batch is empty.
+   */
+  cutPartial(now: number): Unit | null {
+    return this.slots > 0 ? this.cut(false, now) : null;
+  }
+
   /**
    * The unit of whatever the open batch holds, closing the open window;
    * null when no window is open.
@@ -136,18 +163,9 @@ export class UnitBuilder {
 
   private cut(closesWindow: boolean, now: number): Unit {
     this.windowCounts = addCounts(this.windowCounts, this.counts);
-    const unit: Unit = {
-      frames: this.frames,
-      slots: this.slots,
-      seqFrom: this.slots > 0 ? this.seqFrom : this.seqTo,
-      seqTo: this.seqTo,
-      counts: this.counts,
-      closesWindow,
-      windowSeqFrom: this.windowSeqFrom,
-      windowSeqTo: this.seqTo,
-      windowCounts: closesWindow ? this.windowCounts : null,
-      createdAt: now,
-    };
+    const batch = { frames: this.frames, slots: this.slots, seqTo: this.seqTo, counts: this.counts };
+    const seqFrom = this.slots > 0 ? this.seqFrom : this.seqTo;
+    const window = { seqFrom: this.windowSeqFrom, counts: this.windowCounts };
     this.frames = [];
     this.slots = 0;
     this.counts = zeroCounts();
@@ -155,6 +173,15 @@ export class UnitBuilder {
       this.windowOpen = false;
       this.windowCounts = zeroCounts();
     }
-    return unit;
+    return {
+      ...batch,
+      seqFrom,
+      closesWindow,
+      windowSeqFrom: window.seqFrom,
+      windowSeqTo: batch.seqTo,
+      windowCounts: closesWindow ? window.counts : null,
+      createdAt: now,
+      after: { base: this.base, windowOpen: this.windowOpen, windowSeqFrom: this.windowSeqFrom, windowCounts: { ...this.windowCounts } },
+    };
   }
 }

@@ -19,7 +19,7 @@ export interface ConnectionHost {
   /** Client address (X-Forwarded-For honoured only from trusted proxies). */
   clientAddress: string;
   /** Opens or resumes the session a verified hello asks for; an error code refuses it. */
-  openSession(hello: HelloMessage, identity: Identity, connection: Connection): { session: Session; resumed: boolean } | ErrorCode;
+  openSession(hello: HelloMessage, identity: Identity, connection: Connection): Promise<{ session: Session; resumed: boolean } | ErrorCode>;
   onFrame(session: Session, data: Buffer): void;
   onBye(session: Session): void;
   /** The socket closed: the session (if any) is detached or ended by the host. */
@@ -109,7 +109,12 @@ export class Connection {
       return;
     }
     if (this.state !== 'authenticating') return; // closed meanwhile
-    const opened = this.host.openSession(hello, identity, this);
+    const opened = await this.host.openSession(hello, identity, this);
+    if (this.state !== 'authenticating') {
+      // The socket closed while the session was being looked up: it waits for its client.
+      if (typeof opened !== 'string') this.host.onClose(opened.session, 1006, 'closed during hello');
+      return;
+    }
     if (typeof opened === 'string') {
       this.fail(opened);
       return;

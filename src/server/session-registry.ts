@@ -26,7 +26,7 @@ export class SessionRegistry {
 
   constructor(
     private readonly resumeTtlMs: number,
-    /** Called when a detached session expires unclaimed, and for every session at close(). */
+    /** Called when a detached session expires unclaimed. */
     private readonly onExpire: (session: Session) => void,
   ) {}
 
@@ -65,7 +65,7 @@ export class SessionRegistry {
   claim(id: string, userId: string, resumeToken: string | undefined): Session | null {
     const session = this.sessions.get(id);
     if (!session || session.ending || session.userId !== userId || !resumeToken) return null;
-    if (!tokensEqual(session.resumeToken, resumeToken)) return null;
+    if (!sameToken(session.resumeToken, resumeToken)) return null;
     this.keep(session);
     return session;
   }
@@ -99,12 +99,10 @@ export class SessionRegistry {
     return e && Date.now() - e.endedAt < ENDED_TTL_MS ? e : undefined;
   }
 
-  /** Drop every session (shutdown). */
+  /** Stop every expiry timer (shutdown: the sessions stay in the store for other instances). */
   close(): void {
-    for (const session of [...this.sessions.values()]) {
-      this.remove(session);
-      this.onExpire(session);
-    }
+    for (const timer of this.expiry.values()) clearTimeout(timer);
+    this.expiry.clear();
   }
 
   private keep(session: Session): void {
@@ -116,7 +114,7 @@ export class SessionRegistry {
 
 export const newResumeToken = (): string => randomBytes(24).toString('base64url');
 
-function tokensEqual(a: string, b: string): boolean {
+export function sameToken(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);

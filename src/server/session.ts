@@ -3,7 +3,8 @@ import { ClockCheck } from '../handler/clock.js';
 import type { ErrorCode } from '../handler/errors.js';
 import { RateLimiter, WindowCounter } from '../handler/rate-limiter.js';
 import { ReorderBuffer } from '../handler/reorder-buffer.js';
-import { UnitBuilder, type FrameEntry, type Unit } from '../handler/unit-builder.js';
+import { UnitBuilder, type FrameEntry, type Unit, type UnitBuilderState } from '../handler/unit-builder.js';
+import type { SessionRecord } from './session-store.js';
 
 /** Why a received frame was not analysed although it passed the checks. */
 export const DROP_REASONS = ['duplicate', 'late', 'rate_limited', 'shed', 'model_error', 'session_closed'] as const;
@@ -42,6 +43,8 @@ export interface SessionOptions {
 const WINDOWS_KEPT = 360;
 /** Messages kept for a detached client; results beyond it are lost to it (they stay in `windows`). */
 const UNDELIVERED_KEPT = 200;
+/** Latest results kept for redelivery after a resume on another instance: about 20 s. */
+const RECENT_KEPT = 24;
 
 const sum = (o: Partial<Record<string, number>>) => Object.values(o).reduce((a: number, b) => a + (b ?? 0), 0);
 
@@ -54,7 +57,7 @@ const sum = (o: Partial<Record<string, number>>) => Object.values(o).reduce((a: 
  */
 export class Session {
   readonly id: string;
-  readonly createdAt = Date.now();
+  readonly createdAt: number = Date.now();
   readonly outcomes: FrameOutcomes = { received: 0, analysed: 0, rejected: {}, dropped: {}, lost: 0, resyncs: 0 };
   readonly reorder: ReorderBuffer<FrameEntry>;
   readonly units: UnitBuilder;
@@ -88,6 +91,10 @@ export class Session {
   readonly undelivered: OutboundMessage[] = [];
   /** Window results of the session, newest last (for GET /v1/sessions/:id). */
   readonly windows: OutboundMessage[] = [];
+  /** The latest results, for a client that resumes on another instance. */
+  readonly recent: OutboundMessage[] = [];
+  /** Where the last answered unit left the session: the point a stored record describes. */
+  checkpoint: { expectedSeq: number | null; builder: UnitBuilderState | null } = { expectedSeq: null, builder: null };
   private sendToConnection: (msg: OutboundMessage) => void = () => {};
   disconnect: (code: number, reason: string) => void = () => {};
 
@@ -113,9 +120,13 @@ export class Session {
 
   /** Send to the client, or keep for it while it is away. */
   send(msg: OutboundMessage): void {
-    if (msg.type === 'result' && msg.kind === 'window') {
-      this.windows.push(msg);
-      if (this.windows.length > WINDOWS_KEPT) this.windows.shift();
+    if (msg.type === 'result') {
+      this.recent.push(msg);
+      if (this.recent.length > RECENT_KEPT) this.recent.shift();
+      if (msg.kind === 'window') {
+        this.windows.push(msg);
+        if (this.windows.length > WINDOWS_KEPT) this.windows.shift();
+      }
     }
     if (this.attached) {
       this.sendToConnection(msg);
@@ -125,12 +136,25 @@ export class Session {
     if (this.undelivered.length > UNDELIVERED_KEPT) this.undelivered.shift();
   }
 
-  /** Bind to a connection; whatever was kept while away is sent first. */
-  attach(send: (msg: OutboundMessage) => void, disconnect: (code: number, reason: string) => void): void {
+  /**
+   * Bind to a connection. A resuming client first gets the results it may
+   * have missed: those kept while it was away and the latest ones sent
+   * before (which may have died with the old socket), each once, in
+   * resultId order, above `lastResultId` when it says what it has.
+   */
+  attach(send: (msg: OutboundMessage) => void, disconnect: (code: number, reason: string) => void, replay?: { lastResultId?: number }): void {
     this.sendToConnection = send;
     this.disconnect = disconnect;
     this.attached = true;
-    for (const msg of this.undelivered.splice(0)) send(msg);
+    const kept = this.undelivered.splice(0);
+    if (!replay) return;
+    const results = new Map<number, OutboundMessage>();
+    for (const msg of [...this.recent, ...kept]) {
+      const id = msg.resultId;
+      if (msg.type === 'result' && typeof id === 'number' && (replay.lastResultId === undefined || id > replay.lastResultId)) results.set(id, msg);
+    }
+    for (const id of [...results.keys()].sort((a, b) => a - b)) send(results.get(id)!);
+    for (const msg of kept) if (msg.type !== 'result') send(msg);
   }
 
   detach(): void {
@@ -145,6 +169,60 @@ export class Session {
 
   drop(reason: DropReason, n = 1): void {
     if (n > 0) this.outcomes.dropped[reason] = (this.outcomes.dropped[reason] ?? 0) + n;
+  }
+
+  /** A unit was answered and its results sent: everything up to its last seq is settled. */
+  settle(unit: Unit): void {
+    this.checkpoint = { expectedSeq: unit.seqTo + 1, builder: unit.after };
+  }
+
+  /**
+   * The record of this session at its checkpoint. Frames received after it
+   * have no outcome yet; they are left out of `received`, so a session that
+   * resumes elsewhere counts them lost, once.
+   */
+  toRecord(): SessionRecord {
+    const o = this.outcomes;
+    const settled = o.analysed + sum(o.rejected) + sum(o.dropped);
+    return {
+      v: 1,
+      id: this.id,
+      userId: this.userId,
+      resumeToken: this.resumeToken,
+      createdAt: this.createdAt,
+      expectedSeq: this.checkpoint.expectedSeq,
+      builder: this.checkpoint.builder,
+      context: this.context,
+      nextResultId: this.nextResultId,
+      windowAnalysed: this.windowAnalysed,
+      outcomes: { ...o, received: settled, rejected: { ...o.rejected }, dropped: { ...o.dropped } },
+      stateSeconds: { ...this.stateSeconds },
+      scoreSum: this.scoreSum,
+      scoreFrames: this.scoreFrames,
+      recent: [...this.recent],
+      windows: [...this.windows],
+      ended: this.ending,
+      updatedAt: Date.now(),
+    };
+  }
+
+  /** A session going on from its stored record (resumed on this instance). */
+  static fromRecord(opts: SessionOptions, r: SessionRecord): Session {
+    const s = new Session(opts, r.userId, r.resumeToken, r.id);
+    (s as { createdAt: number }).createdAt = r.createdAt;
+    Object.assign(s.outcomes, r.outcomes, { rejected: { ...r.outcomes.rejected }, dropped: { ...r.outcomes.dropped } });
+    Object.assign(s.stateSeconds, r.stateSeconds);
+    s.scoreSum = r.scoreSum;
+    s.scoreFrames = r.scoreFrames;
+    s.context = r.context;
+    s.nextResultId = r.nextResultId;
+    s.windowAnalysed = r.windowAnalysed;
+    s.recent.push(...r.recent);
+    s.windows.push(...r.windows);
+    s.reorder.expect(r.expectedSeq);
+    if (r.builder) s.units.restore(r.builder);
+    s.checkpoint = { expectedSeq: r.expectedSeq, builder: r.builder };
+    return s;
   }
 
   /** Fold a batch outcome into the summary figures. */

@@ -10,7 +10,8 @@ import type { Logger } from '../utils/logger.js';
 import type { LoadMonitor } from '../handler/load-monitor.js';
 import type { Authenticator, Identity } from './auth.js';
 import { Connection } from './connection.js';
-import { newResumeToken, type SessionRegistry } from './session-registry.js';
+import { newResumeToken, sameToken, type SessionRegistry } from './session-registry.js';
+import type { SessionStore } from './session-store.js';
 import { Session, type SessionOptions } from './session.js';
 import { RateLimiter } from '../handler/rate-limiter.js';
 
@@ -29,6 +30,8 @@ export interface StreamServerDeps {
   logger: Logger;
   /** Sessions held by this instance, attached or waiting to be resumed. */
   sessions: SessionRegistry;
+  /** Session state that outlives connections and instances. */
+  store: SessionStore;
   auth: Authenticator;
   clientAddress: (req: IncomingMessage) => string;
   frames: FrameHandler;
@@ -50,6 +53,8 @@ export class StreamServer {
   private readonly owners = new WeakMap<Session, WebSocket>();
   private readonly allowedOrigins: Set<string>;
   private readonly perAddress = new Map<string, number>();
+  private draining = false;
+  private readonly drainWaiters: Array<() => void> = [];
   private upgradeLimiters = new Map<string, RateLimiter>();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly loadTimer: NodeJS.Timeout;
@@ -86,8 +91,19 @@ export class StreamServer {
       captureTsToleranceMs: c.CAPTURE_TS_TOLERANCE_MS,
     };
     deps.models.onSettled = (session) => {
+      if (!session.closed) deps.store.save(session.toRecord());
       if (session.ending && session.idle && !session.closed) this.finishSession(session);
+      if (this.drainWaiters.length > 0 && this.allIdle()) for (const resolve of this.drainWaiters.splice(0)) resolve();
     };
+    // Another instance resumed one of ours: this copy is stale, its connection goes.
+    deps.store.on('takeover', (sessionId: string) => {
+      const session = this.sessions.get(sessionId);
+      if (!session) return;
+      this.deps.logger.info({ event: 'session_taken_over', sessionId }, 'session resumed on another instance');
+      session.disconnect(errorSpec('session_replaced').closeCode ?? 4409, 'session_replaced');
+      session.ending = true; // no summary, no more saves
+      this.closeSession(session, 4409, 'session_replaced', false);
+    });
   }
 
   get connections(): number {
@@ -127,6 +143,33 @@ export class StreamServer {
     });
   }
 
+  /**
+   * Graceful drain: no new sessions; the frames every session holds are cut
+   * into units and answered; every session is saved; then every client is
+   * closed with 1012 and a JSON reason carrying a suggested retry delay.
+   */
+  async drain(timeoutMs: number, retryAfterMs: number): Promise<void> {
+    this.draining = true;
+    const { frames, store, logger } = this.deps;
+    for (const session of this.sessions.values()) if (!session.ending) frames.flushHeld(session);
+    if (!this.allIdle()) {
+      await new Promise<void>((resolve) => {
+        this.drainWaiters.push(resolve);
+        setTimeout(resolve, Math.max(0, timeoutMs - 1000)).unref();
+      });
+    }
+    for (const session of this.sessions.values()) if (!session.ending) store.save(session.toRecord());
+    await store.flush(1000);
+    const reason = JSON.stringify({ reason: 'restart', retryAfterMs });
+    logger.info({ event: 'drained', sessions: this.sessions.size, store: store.status() }, 'drained: closing connections');
+    for (const ws of this.wss.clients) ws.close(1012, reason);
+  }
+
+  private allIdle(): boolean {
+    for (const s of this.sessions.values()) if (!s.idle) return false;
+    return true;
+  }
+
   /** A detached session nobody resumed in time. */
   expire(session: Session): void {
     this.closeSession(session, 1006, 'not resumed');
@@ -147,6 +190,9 @@ export class StreamServer {
     clearInterval(this.heartbeat);
     clearInterval(this.loadTimer);
     for (const ws of this.wss.clients) ws.close(code, reason);
+    // Not saved as ended: what the store holds lets the clients resume on another instance.
+    for (const session of [...this.sessions.values()]) this.closeSession(session, code, reason, false);
+    this.sessions.close();
   }
 
   /** Steer clients by the load: throttle, lift, or refuse new sessions. */
@@ -212,18 +258,31 @@ export class StreamServer {
     });
   }
 
-  private openSession(
+  /** A session of this instance, or one stored by any instance, if the hello may resume it. */
+  private async claim(id: string, identity: Identity, resumeToken: string | undefined): Promise<Session | null> {
+    const local = this.sessions.claim(id, identity.userId, resumeToken);
+    if (local || this.sessions.has(id)) return local;
+    const record = await this.deps.store.load(id);
+    if (!record || record.ended || record.userId !== identity.userId || !resumeToken || !sameToken(record.resumeToken, resumeToken)) return null;
+    if (this.sessions.has(id)) return this.sessions.claim(id, identity.userId, resumeToken); // raced with another hello
+    const session = Session.fromRecord(this.sessionOptions, record);
+    this.sessions.add(session);
+    this.deps.store.announceTakeover(id);
+    return session;
+  }
+
+  private async openSession(
     hello: HelloMessage,
     identity: Identity,
     connection: Connection,
     req: IncomingMessage,
     clientAddress: string,
-  ): { session: Session; resumed: boolean } | ErrorCode {
+  ): Promise<{ session: Session; resumed: boolean } | ErrorCode> {
     const { config, logger } = this.deps;
+    if (this.draining) return 'overloaded';
     // A token bound to a session may only resume that session.
     const wanted = hello.sessionId ?? identity.sessionId;
-    const claimed =
-      wanted && (!identity.sessionId || identity.sessionId === wanted) ? this.sessions.claim(wanted, identity.userId, hello.resumeToken) : null;
+    const claimed = wanted && (!identity.sessionId || identity.sessionId === wanted) ? await this.claim(wanted, identity, hello.resumeToken) : null;
     let session: Session;
     if (claimed) {
       session = claimed;
@@ -240,9 +299,26 @@ export class StreamServer {
       this.sessions.add(session);
     }
     this.owners.set(session, connection.ws);
+    const welcome = {
+      type: 'welcome',
+      protocol: PROTOCOL_VERSION,
+      sessionId: session.id,
+      resumeToken: session.resumeToken,
+      resumed: claimed !== null,
+      // The resultId the next result will carry: a resuming client knows what it missed.
+      nextResultId: session.nextResultId,
+      fps: session.fps,
+      batchFrames: config.BATCH_FRAMES,
+      windowFrames: config.WINDOW_FRAMES,
+      maxFrameBytes: config.MAX_FRAME_BYTES,
+      model: this.deps.modelInfo(),
+      auth: this.deps.auth.mode,
+    };
+    connection.send(welcome);
     session.attach(
       (msg) => connection.send(msg),
       (code, reason) => connection.ws.close(code, reason),
+      claimed ? { lastResultId: hello.lastResultId } : undefined,
     );
     if (session.fps !== this.deps.load.current.fps) this.throttle(session, this.deps.load.current.fps);
     logger.info(
@@ -258,23 +334,6 @@ export class StreamServer {
       },
       claimed ? 'session resumed' : 'session opened',
     );
-    connection.send({
-      type: 'welcome',
-      protocol: PROTOCOL_VERSION,
-      sessionId: session.id,
-      resumeToken: session.resumeToken,
-      resumed: claimed !== null,
-      // The resultId the next result will carry: a resuming client knows what it missed.
-      nextResultId: session.nextResultId,
-      // Where a resuming client's seq goes on (null: start anywhere, 0 by convention).
-      nextSeq: claimed ? session.reorder.expected : null,
-      fps: session.fps,
-      batchFrames: config.BATCH_FRAMES,
-      windowFrames: config.WINDOW_FRAMES,
-      maxFrameBytes: config.MAX_FRAME_BYTES,
-      model: this.deps.modelInfo(),
-      auth: this.deps.auth.mode,
-    });
     return { session, resumed: claimed !== null };
   }
 
@@ -291,8 +350,9 @@ export class StreamServer {
     session.disconnect(1000, 'bye');
   }
 
-  private closeSession(session: Session, code: number, reason: string): void {
+  private closeSession(session: Session, code: number, reason: string, save = true): void {
     if (session.closed) return;
+    if (save) this.deps.store.save({ ...session.toRecord(), ended: true });
     session.closed = true;
     this.deps.frames.discard(session);
     this.deps.models.remove(session);

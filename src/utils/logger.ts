@@ -18,7 +18,9 @@ export function createLogger(level: string, destination?: DestinationStream, opt
       redact: { paths: ['token', '*.token', 'resumeToken', '*.resumeToken', 'image', '*.image'], censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? (opts.pretty ? pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) : pino.destination({ fd: 1, sync: false })),
+    opts.pretty
+      ? pretty({ destination: destination ?? 1, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+      : (destination ?? pino.destination({ fd: 1, sync: false })),
   );
 }
 

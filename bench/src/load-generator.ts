@@ -1,0 +1,378 @@
+/**
+ * The load generator: N sessions that behave like the browser client
+ * (hello, frames at the welcome's fps, obeying `throttle`, bye, summary),
+ * except that each one sends on a fixed schedule whether or not results
+ * come back. That is an open model per connection: a slow server cannot
+ * slow the senders down and so hide its latency, which is measured from
+ * the time a frame was *scheduled* to be sent, not from when the generator
+ * managed to send it (the generator's own lag is recorded apart).
+ */
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { encodeFrame, FORMAT_JPEG } from '../../dist/handler/frame-header.js';
+import { LatencyHistogram } from './histogram.js';
+
+export type Msg = Record<string, any>;
+
+export interface UnitCounts {
+  lost: number;
+  rejected: number;
+  duplicate: number;
+  late: number;
+  rateLimited: number;
+  shed: number;
+}
+
+export const zeroCounts = (): UnitCounts => ({ lost: 0, rejected: 0, duplicate: 0, late: 0, rateLimited: 0, shed: 0 });
+
+/** What one session saw, counted by the client. */
+export interface ClientCounts {
+  /** Frame messages sent. */
+  sent: number;
+  /** Camera ticks skipped because the server asked for fewer fps (`throttle`). */
+  withheld: number;
+  batches: number;
+  windows: number;
+  /** Sum of `framesAnalyzed` over batch results. */
+  analysedInResults: number;
+  /** Sum of batch `counts`. */
+  counts: UnitCounts;
+  /** `error` messages by code. */
+  errors: Record<string, number>;
+  throttles: number;
+  /** Lowest fps a throttle asked for (the welcome's fps when never throttled). */
+  minFps: number;
+  notices: number;
+  /** Batch results whose last seq was scheduled inside the measurement window. */
+  windowBatches: number;
+  /** Seq slots covered by the batch results received. */
+  slotsCovered: number;
+}
+
+export interface SessionOutcome {
+  index: number;
+  counts: ClientCounts;
+  summary: Msg | null;
+  /** Close code and reason, when the server closed the connection. */
+  closed: { code: number; reason: string } | null;
+  /** Why the session could not be opened, if it was not. */
+  openError: string | null;
+}
+
+/** Where every session of a step records what it measures. */
+export class StepRecorder {
+  /** Result latency of every batch result measured (scheduled send of its last seq → arrival), ms. */
+  readonly latency = new LatencyHistogram();
+  /** The same, for batch results with at least one analysed frame. */
+  readonly analysedLatency = new LatencyHistogram();
+  /** End to end minus the unit's model time (when the model reports `benchModelMs`). */
+  readonly addedLatency = new LatencyHistogram();
+  /** Model time per unit, from `signals.benchModelMs`. */
+  readonly modelMs = new LatencyHistogram();
+  /** How late the generator sent frames against their schedule (its own lag, not the server's). */
+  readonly sendLag = new LatencyHistogram();
+  /** Measurement window, monotonic ms (performance.now()); +Infinity until known. */
+  windowFrom = Infinity;
+  windowTo = Infinity;
+  /** Frames analysed and slots covered by the batch results measured. */
+  windowAnalysed = 0;
+  windowSlots = 0;
+  windowShed = 0;
+  windowSent = 0;
+  windowWithheld = 0;
+
+  inWindow(scheduledAt: number): boolean {
+    return scheduledAt >= this.windowFrom && scheduledAt < this.windowTo;
+  }
+}
+
+export interface SessionOptions {
+  url: string;
+  images: Buffer[];
+  recorder: StepRecorder;
+  /** Obey `throttle` like the browser client does (default) or keep sending at the welcome's fps. */
+  obeyThrottle: boolean;
+  /** Time allowed for the welcome, and for the summary after bye. */
+  handshakeTimeoutMs: number;
+}
+
+/** Scheduled send times are remembered for this many seqs (a power of two). */
+const SCHEDULE_SLOTS = 4096;
+const zeroMask = (mask: Buffer) => {
+  mask.fill(0);
+};
+
+/**
+ * One simulated student. Frames are masked with an all-zero key (legal in
+ * RFC 6455, and ws then skips the XOR on the sending side), so the
+ * generator spends less of the machine's CPU; the server still unmasks.
+ */
+export class BenchSession {
+  readonly counts: ClientCounts = {
+    sent: 0,
+    withheld: 0,
+    batches: 0,
+    windows: 0,
+    analysedInResults: 0,
+    counts: zeroCounts(),
+    errors: {},
+    throttles: 0,
+    minFps: 0,
+    notices: 0,
+    windowBatches: 0,
+    slotsCovered: 0,
+  };
+  summary: Msg | null = null;
+  closed: { code: number; reason: string } | null = null;
+  openError: string | null = null;
+  private ws: WebSocket | null = null;
+  private readonly scheduledAt = new Float64Array(SCHEDULE_SLOTS);
+  private seq = 0;
+  private baseFps = 5;
+  private fps = 5;
+  private credit = 1;
+  private next = 0;
+  private stopAt = Infinity;
+  private timer: NodeJS.Timeout | null = null;
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    readonly index: number,
+    private readonly opts: SessionOptions,
+  ) {}
+
+  /** Connect and say hello; resolves once welcomed (or with openError set). */
+  async open(): Promise<void> {
+    const ws = new WebSocket(this.opts.url, { perMessageDeflate: false, generateMask: zeroMask, skipUTF8Validation: true });
+    this.ws = ws;
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) this.onMessage(JSON.parse(data.toString()), performance.now());
+    });
+    ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
+      this.stop();
+      this.wake();
+    });
+    ws.on('error', (err) => {
+      if (!this.welcomed) this.openError ??= err.message;
+      this.wake();
+    });
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', client: { library: 'jipjung-bench', version: '1' } })));
+    await this.until(() => this.welcomed || this.closed !== null || this.openError !== null, this.opts.handshakeTimeoutMs);
+    if (!this.welcomed) {
+      this.openError ??= this.closed ? `closed ${this.closed.code} ${this.closed.reason}` : 'no welcome in time';
+      ws.terminate();
+    }
+  }
+
+  private welcomed = false;
+
+  /** Send frames every 1000/fps ms from `firstAt` (monotonic ms) until `stopAt`. */
+  startSending(firstAt: number, stopAt: number): void {
+    if (!this.welcomed) return;
+    this.next = firstAt;
+    this.stopAt = stopAt;
+    this.arm();
+  }
+
+  /** Stop sending, say bye, wait for the summary (or the close). */
+  async finish(): Promise<void> {
+    this.stop();
+    const ws = this.ws;
+    if (!ws || !this.welcomed || this.closed) return;
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'bye' }));
+    await this.until(() => this.summary !== null || this.closed !== null, this.opts.handshakeTimeoutMs);
+    if (!this.closed) ws.terminate();
+  }
+
+  outcome(): SessionOutcome {
+    return { index: this.index, counts: this.counts, summary: this.summary, closed: this.closed, openError: this.openError };
+  }
+
+  private stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.stopAt = -Infinity;
+  }
+
+  private arm(): void {
+    if (this.next >= this.stopAt) return;
+    this.timer = setTimeout(() => this.tick(), Math.max(0, this.next - performance.now()));
+  }
+
+  private tick(): void {
+    this.timer = null;
+    const now = performance.now();
+    // Behind schedule (a busy generator): every frame that is due goes now, as a camera's would have been captured.
+    while (this.next <= now && this.next < this.stopAt) {
+      this.fire(this.next, now);
+      this.next += 1000 / this.baseFps;
+    }
+    this.arm();
+  }
+
+  private fire(scheduled: number, now: number): void {
+    const rec = this.opts.recorder;
+    const measured = rec.inWindow(scheduled);
+    // A camera ticking at the welcome's fps; a throttled client sends only fps/base of the ticks.
+    if (this.opts.obeyThrottle && this.fps < this.baseFps) {
+      this.credit = Math.min(1, this.credit + this.fps / this.baseFps);
+      if (this.credit < 1 - 1e-9) {
+        this.counts.withheld++;
+        if (measured) rec.windowWithheld++;
+        return;
+      }
+      this.credit -= 1;
+    }
+    const ws = this.ws!;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    const seq = this.seq++;
+    this.scheduledAt[seq & (SCHEDULE_SLOTS - 1)] = scheduled;
+    const image = this.opts.images[(seq + this.index) % this.opts.images.length];
+    ws.send(encodeFrame({ format: FORMAT_JPEG, seq, captureTs: performance.timeOrigin + scheduled }, image));
+    this.counts.sent++;
+    if (measured) {
+      rec.windowSent++;
+      rec.sendLag.record(now - scheduled);
+    }
+  }
+
+  private onMessage(msg: Msg, now: number): void {
+    const c = this.counts;
+    switch (msg.type) {
+      case 'welcome':
+        this.baseFps = this.fps = msg.fps;
+        c.minFps = msg.fps;
+        this.welcomed = true;
+        break;
+      case 'result':
+        if (msg.kind === 'batch') this.onBatch(msg, now);
+        else c.windows++;
+        break;
+      case 'error':
+        c.errors[msg.code] = (c.errors[msg.code] ?? 0) + 1;
+        break;
+      case 'throttle':
+        c.throttles++;
+        this.fps = msg.fps;
+        c.minFps = Math.min(c.minFps, msg.fps);
+        break;
+      case 'notice':
+        c.notices++;
+        break;
+      case 'summary':
+        this.summary = msg;
+        break;
+    }
+    this.wake();
+  }
+
+  private onBatch(msg: Msg, now: number): void {
+    const c = this.counts;
+    c.batches++;
+    c.analysedInResults += msg.framesAnalyzed;
+    c.slotsCovered += msg.seqTo - msg.seqFrom + 1;
+    for (const k of Object.keys(c.counts) as Array<keyof UnitCounts>) c.counts[k] += msg.counts?.[k] ?? 0;
+    const seqTo: number = msg.seqTo;
+    if (seqTo >= this.seq || seqTo < this.seq - SCHEDULE_SLOTS) return;
+    const scheduled = this.scheduledAt[seqTo & (SCHEDULE_SLOTS - 1)];
+    const rec = this.opts.recorder;
+    if (!rec.inWindow(scheduled)) return;
+    c.windowBatches++;
+    const latency = now - scheduled;
+    rec.latency.record(latency);
+    rec.windowSlots += msg.seqTo - msg.seqFrom + 1;
+    rec.windowAnalysed += msg.framesAnalyzed;
+    rec.windowShed += msg.counts?.shed ?? 0;
+    if (msg.framesAnalyzed > 0) {
+      rec.analysedLatency.record(latency);
+      const modelMs = msg.signals?.benchModelMs;
+      if (typeof modelMs === 'number') {
+        rec.modelMs.record(modelMs);
+        rec.addedLatency.record(latency - modelMs);
+      }
+    }
+  }
+
+  private async until(cond: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (!cond() && performance.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(250, Math.max(1, deadline - performance.now())));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  private wake(): void {
+    if (this.waiters.length === 0) return;
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+export interface LoadOptions {
+  url: string;
+  sessions: number;
+  images: Buffer[];
+  rampMs: number;
+  /** Time between the last session opening and the start of measurement. */
+  settleMs: number;
+  durationMs: number;
+  obeyThrottle: boolean;
+  handshakeTimeoutMs: number;
+  /** Called when the measurement window opens and closes (for CPU and memory samples). */
+  onWindow?: (phase: 'start' | 'end') => void | Promise<void>;
+}
+
+export interface LoadResult {
+  recorder: StepRecorder;
+  sessions: SessionOutcome[];
+  /** Measurement window length actually observed, ms. */
+  windowMs: number;
+}
+
+const sleepUntil = (t: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, t - performance.now())));
+
+/**
+ * Open `sessions` sessions spread evenly over the ramp, each starting to
+ * send as soon as it is welcomed at a phase of its own (so that the N
+ * senders do not tick in step), measure for `durationMs` after the ramp and
+ * a settling time, then bye every session and collect the summaries.
+ */
+export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const recorder = new StepRecorder();
+  const start = performance.now();
+  const windowFrom = start + o.rampMs + o.settleMs;
+  const windowTo = windowFrom + o.durationMs;
+  recorder.windowFrom = windowFrom;
+  recorder.windowTo = windowTo;
+  const sessions: BenchSession[] = [];
+  const opened: Promise<void>[] = [];
+  for (let i = 0; i < o.sessions; i++) {
+    await sleepUntil(start + (o.rampMs * i) / o.sessions);
+    const s = new BenchSession(i, {
+      url: o.url,
+      images: o.images,
+      recorder,
+      obeyThrottle: o.obeyThrottle,
+      handshakeTimeoutMs: o.handshakeTimeoutMs,
+    });
+    sessions.push(s);
+    opened.push(
+      s.open().then(() => {
+        const phase = ((i * 1000) / 5 / Math.max(1, o.sessions)) % 200;
+        s.startSending(performance.now() + phase, windowTo);
+      }),
+    );
+  }
+  await sleepUntil(windowFrom);
+  await o.onWindow?.('start');
+  await sleepUntil(windowTo);
+  await o.onWindow?.('end');
+  await Promise.all(opened);
+  await Promise.all(sessions.map((s) => s.finish()));
+  return { recorder, sessions: sessions.map((s) => s.outcome()), windowMs: windowTo - windowFrom };
+}

@@ -1,0 +1,496 @@
+/**
+ * Turns what a step measured into its report, pure code: the frame
+ * accounting (and its arithmetic check), latency, throughput, CPU and
+ * memory, and whether the step held the latency target.
+ */
+import type { LatencySummary } from './histogram.js';
+import type { LoadResult, SessionOutcome, UnitCounts } from './load-generator.js';
+import type { ProcessUsage, Usage } from './process-sampler.js';
+import type { RawResult } from './raw-throughput.js';
+
+/** Where every frame sent ended. sent = analysed + shed + rejected + dropped + lost. */
+export interface FrameAccounting {
+  sent: number;
+  /** Counted by the server (summary.framesReceived, or what the results account for without a summary). */
+  received: number;
+  analysed: number;
+  /** Dropped because the workers were behind. */
+  shed: number;
+  /** Refused with an error code. */
+  rejected: number;
+  /** Dropped for another reason (rate_limited, duplicate, late, model_error, session_closed). */
+  dropped: number;
+  droppedByReason: Record<string, number>;
+  /** Sent but never accounted for by the server. */
+  lost: number;
+  /** Camera ticks not sent because the server throttled the session. */
+  withheld: number;
+  sessionsWithSummary: number;
+}
+
+export interface ArithmeticCheck {
+  ok: boolean;
+  problems: string[];
+}
+
+export interface WindowFigures {
+  seconds: number;
+  /** Frames sent with a scheduled time inside the window. */
+  sent: number;
+  withheld: number;
+  /** Batch results whose last seq was scheduled inside the window. */
+  batches: number;
+  slots: number;
+  analysed: number;
+  shed: number;
+  /** End-to-end analysed frames per second (the throughput). */
+  analysedPerSecond: number;
+  /** Batch results per session per second (1.0 at 5 fps with 5-frame batches). */
+  resultsPerSessionPerSecond: number;
+  /** Shed frames / seq slots covered by the window's results. */
+  shedFraction: number;
+  /** Withheld ticks / camera ticks (sent + withheld). */
+  withheldFraction: number;
+  /** Seq slots sent in the window that no result covered by the end. */
+  unanswered: number;
+  minResultsPerSession: number;
+  sessionsWithoutResults: number;
+}
+
+export interface ServerSideFigures {
+  units: number;
+  queueWaitMeanMs: number | null;
+  queueWaitP95Ms: number | null;
+  ipcMeanMs: number | null;
+  modelMeanMs: number | null;
+  /** IPC round trip minus model time, mean: the codec, the pipes and the worker loop. */
+  ipcOverheadMeanMs: number | null;
+  endToEndMeanMs: number | null;
+  eventLoopLagP99Ms: number | null;
+}
+
+export interface StepReport {
+  sessions: number;
+  opened: number;
+  openErrors: Record<string, number>;
+  frames: FrameAccounting;
+  arithmetic: ArithmeticCheck;
+  window: WindowFigures;
+  latencyMs: LatencySummary | null;
+  analysedLatencyMs: LatencySummary | null;
+  addedLatencyMs: LatencySummary | null;
+  modelMs: LatencySummary | null;
+  sendLagMs: LatencySummary | null;
+  server: ProcessUsage | null;
+  workers: ProcessUsage[];
+  generator: ProcessUsage | null;
+  serverRssSlopeMBPerMin: number | null;
+  serverRss: Array<[number, number]>;
+  serverSide: ServerSideFigures | null;
+  throttledSessions: number;
+  minFps: number | null;
+  errors: Record<string, number>;
+  /** Closes other than 1000 after bye, by code. */
+  abnormalCloses: Record<string, number>;
+  serverEvents: Record<string, number>;
+  serverExited: boolean;
+  /** Whether the step held: p95 (or the chosen percentile) within target, shedding within bound, nothing broken. */
+  held: boolean;
+  reasons: string[];
+}
+
+export interface Criteria {
+  targetMs: number;
+  percentile: 50 | 95 | 99;
+  /** Largest fraction of frames shed (or withheld by throttling) that still holds. */
+  maxShedFraction: number;
+}
+
+const add = (o: Record<string, number>, k: string, n = 1) => {
+  if (n !== 0) o[k] = (o[k] ?? 0) + n;
+};
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+/** Frame accounting of one session: from its summary when it has one, else from its results. */
+export function accountSession(s: SessionOutcome): FrameAccounting {
+  const c = s.counts;
+  const droppedByReason: Record<string, number> = {};
+  if (s.summary) {
+    const sum = s.summary;
+    const shed = sum.dropped?.shed ?? 0;
+    for (const [reason, n] of Object.entries<number>(sum.dropped ?? {})) if (reason !== 'shed') add(droppedByReason, reason, n);
+    const dropped = sum.framesDropped - shed;
+    return {
+      sent: c.sent,
+      received: sum.framesReceived,
+      analysed: sum.framesAnalyzed,
+      shed,
+      rejected: sum.framesRejected,
+      dropped,
+      droppedByReason,
+      lost: c.sent - sum.framesReceived,
+      withheld: c.withheld,
+      sessionsWithSummary: 1,
+    };
+  }
+  // No summary (closed, or no answer to bye in time): what the results said, the rest lost.
+  const k: UnitCounts = c.counts;
+  add(droppedByReason, 'rate_limited', k.rateLimited);
+  add(droppedByReason, 'duplicate', k.duplicate);
+  add(droppedByReason, 'late', k.late);
+  const errorsWithSeq = Object.entries(c.errors)
+    .filter(([code]) => code !== 'model_error' && code !== 'rate_limited')
+    .reduce((a, [, n]) => a + n, 0);
+  const rejected = Math.max(k.rejected, errorsWithSeq);
+  const dropped = k.rateLimited + k.duplicate + k.late;
+  const received = Math.min(c.sent, c.analysedInResults + k.shed + rejected + dropped);
+  return {
+    sent: c.sent,
+    received,
+    analysed: c.analysedInResults,
+    shed: k.shed,
+    rejected,
+    dropped,
+    droppedByReason,
+    lost: c.sent - received,
+    withheld: c.withheld,
+    sessionsWithSummary: 0,
+  };
+}
+
+export function sumAccounting(list: FrameAccounting[]): FrameAccounting {
+  const total: FrameAccounting = {
+    sent: 0,
+    received: 0,
+    analysed: 0,
+    shed: 0,
+    rejected: 0,
+    dropped: 0,
+    droppedByReason: {},
+    lost: 0,
+    withheld: 0,
+    sessionsWithSummary: 0,
+  };
+  for (const a of list) {
+    total.sent += a.sent;
+    total.received += a.received;
+    total.analysed += a.analysed;
+    total.shed += a.shed;
+    total.rejected += a.rejected;
+    total.dropped += a.dropped;
+    total.lost += a.lost;
+    total.withheld += a.withheld;
+    total.sessionsWithSummary += a.sessionsWithSummary;
+    for (const [k, n] of Object.entries(a.droppedByReason)) add(total.droppedByReason, k, n);
+  }
+  return total;
+}
+
+/**
+ * The report's arithmetic: every frame sent has exactly one outcome
+ * (sent = analysed + shed + rejected + dropped + lost, with lost ≥ 0), the
+ * server's summary agrees with itself (received = analysed + rejected +
+ * dropped), and with the results the client received (frames analysed and
+ * shed per batch add up to the summary's).
+ */
+export function checkArithmetic(sessions: SessionOutcome[], total: FrameAccounting): ArithmeticCheck {
+  const problems: string[] = [];
+  const { sent, analysed, shed, rejected, dropped, lost } = total;
+  if (sent !== analysed + shed + rejected + dropped + lost) {
+    problems.push(`sent ${sent} ≠ analysed ${analysed} + shed ${shed} + rejected ${rejected} + dropped ${dropped} + lost ${lost}`);
+  }
+  for (const s of sessions) {
+    const a = accountSession(s);
+    if (a.lost < 0) problems.push(`session ${s.index}: the server counted ${a.received} frames, ${-a.lost} more than were sent`);
+    if (!s.summary) continue;
+    const sum = s.summary;
+    if (sum.framesReceived !== sum.framesAnalyzed + sum.framesRejected + sum.framesDropped) {
+      problems.push(`session ${s.index}: summary received ${sum.framesReceived} ≠ analysed + rejected + dropped`);
+    }
+    if (s.counts.analysedInResults !== sum.framesAnalyzed) {
+      problems.push(`session ${s.index}: results say ${s.counts.analysedInResults} frames analysed, the summary ${sum.framesAnalyzed}`);
+    }
+    if (s.counts.counts.shed !== (sum.dropped?.shed ?? 0)) {
+      problems.push(`session ${s.index}: results say ${s.counts.counts.shed} frames shed, the summary ${sum.dropped?.shed ?? 0}`);
+    }
+  }
+  return { ok: problems.length === 0, problems: problems.slice(0, 20) };
+}
+
+/** Prometheus text → value by series (`name{labels}`). */
+export function parsePrometheus(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    const v = Number(line.slice(i + 1));
+    if (Number.isFinite(v)) out.set(line.slice(0, i), v);
+  }
+  return out;
+}
+
+/** Quantile of the observations between two scrapes of a Prometheus histogram, interpolated inside its bucket. */
+export function histogramQuantile(before: Map<string, number>, after: Map<string, number>, name: string, q: number): number | null {
+  const buckets: Array<[number, number]> = [];
+  for (const [key, v] of after) {
+    const m = key.startsWith(`${name}_bucket{`) ? /le="([^"]+)"/.exec(key) : null;
+    if (!m) continue;
+    buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]), v - (before.get(key) ?? 0)]);
+  }
+  buckets.sort((a, b) => a[0] - b[0]);
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total <= 0) return null;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of buckets) {
+    if (count >= rank) {
+      if (le === Infinity) return prevLe;
+      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1e-9, count - prevCount);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}
+
+export function serverSideFigures(before: string | null, after: string | null): ServerSideFigures | null {
+  if (!before || !after) return null;
+  const b = parsePrometheus(before);
+  const a = parsePrometheus(after);
+  const delta = (k: string) => (a.get(k) ?? 0) - (b.get(k) ?? 0);
+  const meanMs = (name: string) => {
+    const n = delta(`${name}_count`);
+    return n > 0 ? r2((delta(`${name}_sum`) / n) * 1000) : null;
+  };
+  const ms = (x: number | null | undefined) => (x === null || x === undefined ? null : r2(x * 1000));
+  const ipc = meanMs('jipjung_ipc_round_trip_seconds');
+  const model = meanMs('jipjung_model_seconds');
+  return {
+    units: delta('jipjung_units_total'),
+    queueWaitMeanMs: meanMs('jipjung_queue_wait_seconds'),
+    queueWaitP95Ms: ms(histogramQuantile(b, a, 'jipjung_queue_wait_seconds', 0.95)),
+    ipcMeanMs: ipc,
+    modelMeanMs: model,
+    ipcOverheadMeanMs: ipc !== null && model !== null ? r2(ipc - model) : null,
+    endToEndMeanMs: meanMs('jipjung_end_to_end_seconds'),
+    eventLoopLagP99Ms: ms(a.get('nodejs_eventloop_lag_p99_seconds')),
+  };
+}
+
+export interface StepInputs {
+  sessions: number;
+  load: LoadResult;
+  usage: Usage | null;
+  metricsBefore: string | null;
+  metricsAfter: string | null;
+  serverEvents: Record<string, number>;
+  serverExited: boolean;
+  criteria: Criteria;
+}
+
+export function buildStepReport(i: StepInputs): StepReport {
+  const { load } = i;
+  const rec = load.recorder;
+  const opened = load.sessions.filter((s) => s.openError === null);
+  const openErrors: Record<string, number> = {};
+  for (const s of load.sessions) if (s.openError) add(openErrors, s.openError);
+  const frames = sumAccounting(opened.map(accountSession));
+  const arithmetic = checkArithmetic(opened, frames);
+  const seconds = load.windowMs / 1000;
+  const perSession = opened.map((s) => s.counts.windowBatches);
+  const unanswered = opened.reduce((n, s) => n + Math.max(0, s.counts.sent - s.counts.slotsCovered), 0);
+  const window: WindowFigures = {
+    seconds: r2(seconds),
+    sent: rec.windowSent,
+    withheld: rec.windowWithheld,
+    batches: rec.latency.count,
+    slots: rec.windowSlots,
+    analysed: rec.windowAnalysed,
+    shed: rec.windowShed,
+    analysedPerSecond: r2(rec.windowAnalysed / seconds),
+    resultsPerSessionPerSecond: opened.length > 0 ? r2(rec.latency.count / opened.length / seconds) : 0,
+    shedFraction: rec.windowSlots > 0 ? rec.windowShed / rec.windowSlots : 0,
+    withheldFraction: rec.windowSent + rec.windowWithheld > 0 ? rec.windowWithheld / (rec.windowSent + rec.windowWithheld) : 0,
+    unanswered,
+    minResultsPerSession: perSession.length > 0 ? Math.min(...perSession) : 0,
+    sessionsWithoutResults: perSession.filter((n) => n === 0).length,
+  };
+  const errors: Record<string, number> = {};
+  const abnormalCloses: Record<string, number> = {};
+  let throttledSessions = 0;
+  let minFps: number | null = null;
+  for (const s of opened) {
+    for (const [code, n] of Object.entries(s.counts.errors)) add(errors, code, n);
+    if (s.closed && s.closed.code !== 1000) add(abnormalCloses, String(s.closed.code));
+    if (s.counts.throttles > 0) throttledSessions++;
+    minFps = minFps === null ? s.counts.minFps : Math.min(minFps, s.counts.minFps);
+  }
+  const report: StepReport = {
+    sessions: i.sessions,
+    opened: opened.length,
+    openErrors,
+    frames,
+    arithmetic,
+    window,
+    latencyMs: rec.latency.summary(),
+    analysedLatencyMs: rec.analysedLatency.summary(),
+    addedLatencyMs: rec.addedLatency.summary(),
+    modelMs: rec.modelMs.summary(),
+    sendLagMs: rec.sendLag.summary(),
+    server: i.usage?.server ?? null,
+    workers: i.usage?.workers ?? [],
+    generator: i.usage?.generator ?? null,
+    serverRssSlopeMBPerMin: i.usage?.serverRssSlopeMBPerMin ?? null,
+    serverRss: i.usage?.serverRss ?? [],
+    serverSide: serverSideFigures(i.metricsBefore, i.metricsAfter),
+    throttledSessions,
+    minFps,
+    errors,
+    abnormalCloses,
+    serverEvents: i.serverEvents,
+    serverExited: i.serverExited,
+    held: false,
+    reasons: [],
+  };
+  report.reasons = verdict(report, i.criteria);
+  report.held = report.reasons.length === 0;
+  return report;
+}
+
+/** Why a step did not hold (empty: it held). */
+export function verdict(r: StepReport, c: Criteria): string[] {
+  const reasons: string[] = [];
+  const lat = r.latencyMs;
+  const p = lat ? (c.percentile === 50 ? lat.p50 : c.percentile === 95 ? lat.p95 : lat.p99) : null;
+  if (p === null) reasons.push('no result measured');
+  else if (p > c.targetMs) reasons.push(`p${c.percentile} ${p} ms > ${c.targetMs} ms`);
+  if (r.window.shedFraction > c.maxShedFraction) reasons.push(`${(r.window.shedFraction * 100).toFixed(1)}% shed`);
+  if (r.window.withheldFraction > c.maxShedFraction) reasons.push(`${(r.window.withheldFraction * 100).toFixed(1)}% withheld by throttling`);
+  if (r.opened < r.sessions) reasons.push(`${r.sessions - r.opened} sessions not opened`);
+  if (r.window.sessionsWithoutResults > 0) reasons.push(`${r.window.sessionsWithoutResults} sessions without results`);
+  if (r.window.sent > 0 && r.window.unanswered > c.maxShedFraction * r.window.sent) reasons.push(`${r.window.unanswered} frames never answered`);
+  if (r.serverExited) reasons.push('the server exited');
+  return reasons;
+}
+
+export interface BenchReport {
+  tool: 'jipjung-bench';
+  version: 1;
+  startedAt: string;
+  command: string;
+  machine: { cpus: number; cpuModel: string; memoryGB: number; node: string; loadAverage: number[]; platform: string };
+  model: { name: 'default' | 'noop'; spec: string; options: string; timing: boolean };
+  workers: number;
+  mode: 'fixed' | 'capacity' | 'idle';
+  criteria: Criteria;
+  raw: RawResult | null;
+  steps: StepReport[];
+  /** find-capacity: the largest N that held, and its step. */
+  capacity: { sessions: number; analysedPerSecond: number; efficiency: number | null } | null;
+  idle: IdleReport | null;
+}
+
+export interface IdleReport {
+  sessions: number;
+  opened: number;
+  rssBeforeMB: number;
+  rssAfterMB: number;
+  perSessionKB: number;
+  /** Generator's view, for comparison. */
+  generatorRssDeltaMB: number;
+}
+
+/** End-to-end analysed frames/s over the raw model throughput. */
+export function efficiency(step: StepReport, raw: RawResult | null): number | null {
+  if (!raw || raw.framesPerSecond <= 0) return null;
+  return Math.round((step.window.analysedPerSecond / raw.framesPerSecond) * 1000) / 1000;
+}
+
+// ── terminal table ──────────────────────────────────────────────────────────
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  const line = (cells: string[]) => cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ');
+  return [line(headers), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const f = (x: number | null | undefined, digits = 0) => (x === null || x === undefined ? '–' : x.toFixed(digits));
+
+export function formatReport(r: BenchReport): string {
+  const out: string[] = [];
+  out.push(
+    `jipjung bench · model ${r.model.name} (${r.model.spec}) · ${r.workers} workers · ${r.machine.cpus} CPUs (${r.machine.cpuModel}) · load ${r.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')}`,
+  );
+  if (r.raw) {
+    out.push(
+      `raw model throughput: ${r.raw.framesPerSecond} frames/s (${r.raw.workers} workers, ${r.raw.seconds} s, no server); model time per unit p50 ${f(r.raw.modelMsPerUnit?.p50, 1)} ms, p99 ${f(r.raw.modelMsPerUnit?.p99, 1)} ms; IPC round trip p50 ${f(r.raw.roundTripMsPerUnit?.p50, 1)} ms`,
+    );
+  }
+  if (r.steps.length > 0) {
+    const rows = r.steps.map((s) => [
+      String(s.sessions),
+      String(s.frames.sent),
+      String(s.frames.analysed),
+      String(s.frames.shed),
+      String(s.frames.rejected),
+      String(s.frames.dropped),
+      String(s.frames.lost),
+      f(s.latencyMs?.p50),
+      f(s.latencyMs?.p95),
+      f(s.latencyMs?.p99),
+      f(s.latencyMs?.max),
+      f(s.addedLatencyMs?.p99, 1),
+      s.window.resultsPerSessionPerSecond.toFixed(2),
+      f(s.window.analysedPerSecond, 0),
+      f(s.server?.cpuPercent),
+      f(s.server?.rssMaxMB),
+      s.workers.map((w) => f(w.cpuPercent)).join('/') || '–',
+      s.workers.map((w) => f(w.rssMaxMB)).join('/') || '–',
+      f(s.generator?.cpuPercent),
+      s.held ? 'held' : 'NO',
+    ]);
+    out.push('');
+    out.push(
+      table(
+        ['N', 'sent', 'analysed', 'shed', 'rejected', 'dropped', 'lost', 'p50 ms', 'p95', 'p99', 'max', 'added p99', 'res/s/sess', 'frames/s', 'srv CPU%', 'srv RSS MB', 'worker CPU%', 'worker RSS MB', 'gen CPU%', ''],
+        rows,
+      ),
+    );
+    for (const s of r.steps) {
+      const notes: string[] = [];
+      if (!s.arithmetic.ok) notes.push(`ARITHMETIC: ${s.arithmetic.problems.join('; ')}`);
+      if (s.reasons.length > 0) notes.push(s.reasons.join(', '));
+      if (Object.keys(s.errors).length > 0) notes.push(`errors ${JSON.stringify(s.errors)}`);
+      if (Object.keys(s.frames.droppedByReason).length > 0) notes.push(`dropped ${JSON.stringify(s.frames.droppedByReason)}`);
+      if (s.throttledSessions > 0) notes.push(`${s.throttledSessions} sessions throttled (to ${s.minFps} fps), ${s.frames.withheld} ticks withheld`);
+      if (Object.keys(s.abnormalCloses).length > 0) notes.push(`closes ${JSON.stringify(s.abnormalCloses)}`);
+      if (s.serverSide) {
+        const ss = s.serverSide;
+        notes.push(
+          `server side: queue wait mean ${f(ss.queueWaitMeanMs, 1)} ms (p95 ≈ ${f(ss.queueWaitP95Ms, 0)}), IPC mean ${f(ss.ipcMeanMs, 1)} ms of which model ${f(ss.modelMeanMs, 1)}, event-loop lag p99 ${f(ss.eventLoopLagP99Ms, 1)} ms`,
+        );
+      }
+      if (s.sendLagMs) notes.push(`generator send lag p99 ${f(s.sendLagMs.p99, 1)} ms, max ${f(s.sendLagMs.max, 0)} ms`);
+      if (s.serverRssSlopeMBPerMin !== null) notes.push(`server RSS ${f(s.server?.rssStartMB)} → ${f(s.server?.rssEndMB)} MB (slope ${s.serverRssSlopeMBPerMin} MB/min)`);
+      out.push(`  N=${s.sessions}: ${notes.join(' · ')}`);
+    }
+  }
+  if (r.capacity) {
+    out.push('');
+    out.push(
+      `capacity: ${r.capacity.sessions} sessions at ${5} fps within p${r.criteria.percentile} ≤ ${r.criteria.targetMs} ms and ≤ ${r.criteria.maxShedFraction * 100}% shed · ${r.capacity.analysedPerSecond} analysed frames/s` +
+        (r.capacity.efficiency !== null ? ` · efficiency ${r.capacity.efficiency} of the raw ${r.raw?.framesPerSecond} frames/s` : ''),
+    );
+  } else if (r.mode === 'capacity') {
+    out.push('');
+    out.push('capacity: no step held the target');
+  }
+  if (r.idle) {
+    const i = r.idle;
+    out.push(
+      `idle sessions: ${i.opened}/${i.sessions} open · server RSS ${i.rssBeforeMB} → ${i.rssAfterMB} MB · ${i.perSessionKB} KB per idle session`,
+    );
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,331 @@
+/**
+ * Runs a benchmark: the raw model throughput first (workers alone), then
+ * one step per N, each against a fresh server process (so no step inherits
+ * another's throttling, queues or heap), and builds the report.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadFrames, ROOT } from './frames.js';
+import { BenchSession, runLoad, StepRecorder } from './load-generator.js';
+import { ProcessSampler } from './process-sampler.js';
+import { measureRawThroughput } from './raw-throughput.js';
+import {
+  buildStepReport,
+  efficiency,
+  type BenchReport,
+  type Criteria,
+  type IdleReport,
+  type StepReport,
+} from './report.js';
+import { ServerUnderTest } from './server-process.js';
+import { renderChart } from './svg-chart.js';
+import { readProcessStats } from '../../dist/utils/process-stats.js';
+
+export const BENCH_MODELS = path.join(ROOT, 'bench', 'models');
+export const DEFAULT_MODEL_SPEC = 'jipjung_model.default_model:ConcentrationModel';
+export const NOOP_MODEL_SPEC = 'noop_model:NoopModel';
+
+export interface RunOptions {
+  model: 'default' | 'noop';
+  /** Fixed N (one step per entry). */
+  sessions: number[];
+  findCapacity: boolean;
+  /** Idle-memory mode: open this many sessions that send nothing. */
+  idle: number | null;
+  durationS: number;
+  rampS: number;
+  settleS: number;
+  workers: number;
+  criteria: Criteria;
+  /** Seconds of raw model throughput measurement (0: skip). */
+  rawSeconds: number;
+  rawWarmupS: number;
+  /** find-capacity: first N (null: half the raw throughput's worth of sessions, at most 200). */
+  start: number | null;
+  maxSessions: number;
+  growth: number;
+  /** find-capacity stops when the gap between held and failed N is within this fraction. */
+  resolution: number;
+  obeyThrottle: boolean;
+  /** Wrap the model to report its time per unit (for the added latency). */
+  modelTiming: boolean;
+  serverEnv: Record<string, string>;
+  serverNodeArgs: string[];
+  quiet: boolean;
+  command: string;
+}
+
+export const DEFAULTS: RunOptions = {
+  model: 'default',
+  sessions: [],
+  findCapacity: false,
+  idle: null,
+  durationS: 20,
+  rampS: 5,
+  settleS: 2,
+  workers: Math.max(1, os.availableParallelism()),
+  criteria: { targetMs: 500, percentile: 95, maxShedFraction: 0.01 },
+  rawSeconds: 10,
+  rawWarmupS: 2,
+  start: null,
+  maxSessions: 3000,
+  growth: 1.5,
+  resolution: 0.05,
+  obeyThrottle: true,
+  modelTiming: true,
+  serverEnv: {},
+  serverNodeArgs: [],
+  quiet: false,
+  command: '',
+};
+
+/** MODEL, MODEL_PATH and MODEL_OPTIONS for a run. */
+export function modelSettings(o: Pick<RunOptions, 'model' | 'modelTiming'>): { spec: string; modelPath?: string; options: string; inner: string } {
+  const inner = o.model === 'noop' ? NOOP_MODEL_SPEC : DEFAULT_MODEL_SPEC;
+  if (o.modelTiming) {
+    return { spec: 'timed_model:TimedModel', modelPath: BENCH_MODELS, options: JSON.stringify({ model: inner, options: {} }), inner };
+  }
+  return { spec: inner, modelPath: o.model === 'noop' ? BENCH_MODELS : undefined, options: '{}', inner };
+}
+
+export class Bench {
+  private readonly images = loadFrames();
+  private readonly log: (msg: string) => void;
+  private readonly model: ReturnType<typeof modelSettings>;
+
+  constructor(private readonly o: RunOptions) {
+    this.log = o.quiet ? () => {} : (msg) => process.stderr.write(`[bench] ${msg}\n`);
+    this.model = modelSettings(o);
+  }
+
+  async run(): Promise<BenchReport> {
+    const o = this.o;
+    const report: BenchReport = {
+      tool: 'jipjung-bench',
+      version: 1,
+      startedAt: new Date().toISOString(),
+      command: o.command,
+      machine: {
+        cpus: os.availableParallelism(),
+        cpuModel: os.cpus()[0]?.model ?? 'unknown',
+        memoryGB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+        node: process.version,
+        loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
+        platform: `${os.type()} ${os.release()}`,
+      },
+      model: { name: o.model, spec: this.model.inner, options: '{}', timing: o.modelTiming },
+      workers: o.workers,
+      mode: o.idle !== null ? 'idle' : o.findCapacity ? 'capacity' : 'fixed',
+      criteria: o.criteria,
+      raw: null,
+      steps: [],
+      capacity: null,
+      idle: null,
+    };
+    if (o.idle !== null) {
+      report.idle = await this.idle(o.idle);
+      return report;
+    }
+    if (o.rawSeconds > 0) {
+      this.log(`raw model throughput: ${o.workers} workers, ${o.rawWarmupS} s warm-up + ${o.rawSeconds} s, no server`);
+      report.raw = await measureRawThroughput({
+        workers: o.workers,
+        model: this.model.spec,
+        modelPath: this.model.modelPath,
+        modelOptions: this.model.options,
+        images: this.images,
+        seconds: o.rawSeconds,
+        warmupSeconds: o.rawWarmupS,
+      });
+      this.log(`raw model throughput: ${report.raw.framesPerSecond} frames/s`);
+    }
+    if (o.findCapacity) {
+      await this.findCapacity(report);
+    } else {
+      for (const n of o.sessions) report.steps.push(await this.step(n));
+    }
+    return report;
+  }
+
+  private async findCapacity(report: BenchReport): Promise<void> {
+    const o = this.o;
+    const estimate = report.raw ? report.raw.framesPerSecond / 5 : 20;
+    let n = o.start ?? Math.min(200, Math.max(2, Math.round(estimate * 0.5)));
+    let held = 0;
+    let failed = Infinity;
+    const tried = new Map<number, StepReport>();
+    for (;;) {
+      const step = tried.get(n) ?? (await this.step(n));
+      if (!tried.has(n)) report.steps.push(step);
+      tried.set(n, step);
+      if (step.held) held = Math.max(held, n);
+      else failed = Math.min(failed, n);
+      let next: number;
+      if (failed === Infinity) {
+        next = Math.ceil(n * o.growth);
+        if (next > o.maxSessions) break;
+      } else if (held === 0) {
+        if (n <= 1) break;
+        next = Math.max(1, Math.floor(n / o.growth));
+      } else {
+        if (held >= failed || failed - held <= Math.max(1, Math.ceil(held * o.resolution))) break;
+        next = Math.round((held + failed) / 2);
+      }
+      if (tried.has(next)) break;
+      n = next;
+    }
+    const best = held > 0 ? tried.get(held)! : null;
+    if (best) {
+      report.capacity = { sessions: held, analysedPerSecond: best.window.analysedPerSecond, efficiency: efficiency(best, report.raw) };
+    }
+    report.steps.sort((a, b) => a.sessions - b.sessions);
+  }
+
+  /** One step: a fresh server, N sessions, measurement, summaries. */
+  async step(n: number): Promise<StepReport> {
+    const o = this.o;
+    this.log(`N=${n}: starting the server (${o.workers} workers, model ${o.model})`);
+    const server = await ServerUnderTest.start({
+      workers: o.workers,
+      model: this.model.spec,
+      modelPath: this.model.modelPath,
+      modelOptions: this.model.options,
+      env: o.serverEnv,
+      nodeArgs: o.serverNodeArgs,
+    });
+    try {
+      let sampler: ProcessSampler | null = null;
+      let usage = null;
+      let metricsBefore: string | null = null;
+      let metricsAfter: string | null = null;
+      this.log(`N=${n}: ramp ${o.rampS} s, settle ${o.settleS} s, measure ${o.durationS} s`);
+      const load = await runLoad({
+        url: server.url,
+        sessions: n,
+        images: this.images,
+        rampMs: o.rampS * 1000,
+        settleMs: o.settleS * 1000,
+        durationMs: o.durationS * 1000,
+        obeyThrottle: o.obeyThrottle,
+        handshakeTimeoutMs: 15_000,
+        onWindow: async (phase) => {
+          if (phase === 'start') {
+            metricsBefore = await server.metrics();
+            sampler = new ProcessSampler(server.pid, () => server.workerPids());
+            sampler.start();
+          } else {
+            usage = sampler!.stop();
+            metricsAfter = await server.metrics();
+          }
+        },
+      });
+      const step = buildStepReport({
+        sessions: n,
+        load,
+        usage,
+        metricsBefore,
+        metricsAfter,
+        serverEvents: server.events(),
+        serverExited: server.exited !== null,
+        criteria: o.criteria,
+      });
+      const l = step.latencyMs;
+      this.log(
+        `N=${n}: p50 ${l?.p50 ?? '–'} p95 ${l?.p95 ?? '–'} p99 ${l?.p99 ?? '–'} ms, ${step.window.analysedPerSecond} analysed frames/s, ` +
+          `${(step.window.shedFraction * 100).toFixed(1)}% shed: ${step.held ? 'held' : `did not hold (${step.reasons.join(', ')})`}`,
+      );
+      return step;
+    } finally {
+      await server.stop();
+    }
+  }
+
+  /** Server RSS cost of sessions that are open and send nothing. */
+  private async idle(n: number): Promise<IdleReport> {
+    const o = this.o;
+    const server = await ServerUnderTest.start({
+      workers: o.workers,
+      model: this.model.spec,
+      modelPath: this.model.modelPath,
+      modelOptions: this.model.options,
+      env: o.serverEnv,
+      nodeArgs: o.serverNodeArgs,
+    });
+    const rss = async (pid: number) => {
+      const samples: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        samples.push(readProcessStats(pid)?.rssBytes ?? 0);
+      }
+      return samples.reduce((a, b) => a + b, 0) / samples.length / 1024 ** 2;
+    };
+    try {
+      // Warm the server's code paths (upgrade, hello, bye) before the baseline.
+      await this.openSessions(server.url, 20).then((s) => Promise.all(s.map((x) => x.finish())));
+      const genBefore = process.memoryUsage().rss / 1024 ** 2;
+      const before = await rss(server.pid);
+      this.log(`idle: server RSS ${before.toFixed(1)} MB; opening ${n} sessions`);
+      const sessions = await this.openSessions(server.url, n);
+      const opened = sessions.filter((s) => s.openError === null).length;
+      const after = await rss(server.pid);
+      const genAfter = process.memoryUsage().rss / 1024 ** 2;
+      this.log(`idle: ${opened} open, server RSS ${after.toFixed(1)} MB`);
+      await Promise.all(sessions.map((s) => s.finish()));
+      return {
+        sessions: n,
+        opened,
+        rssBeforeMB: Math.round(before * 10) / 10,
+        rssAfterMB: Math.round(after * 10) / 10,
+        perSessionKB: opened > 0 ? Math.round(((after - before) * 1024) / opened * 10) / 10 : 0,
+        generatorRssDeltaMB: Math.round((genAfter - genBefore) * 10) / 10,
+      };
+    } finally {
+      await server.stop();
+    }
+  }
+
+  private async openSessions(url: string, n: number): Promise<BenchSession[]> {
+    const recorder = new StepRecorder();
+    const sessions: BenchSession[] = [];
+    for (let i = 0; i < n; i += 50) {
+      const batch = Array.from(
+        { length: Math.min(50, n - i) },
+        (_, j) => new BenchSession(i + j, { url, images: this.images, recorder, obeyThrottle: true, handshakeTimeoutMs: 15_000 }),
+      );
+      await Promise.all(batch.map((s) => s.open()));
+      sessions.push(...batch);
+    }
+    return sessions;
+  }
+}
+
+export function runBench(o: RunOptions): Promise<BenchReport> {
+  return new Bench(o).run();
+}
+
+/** Write the JSON report and the SVG chart next to it; returns the SVG's path. */
+export function writeOutputs(report: BenchReport, jsonPath: string): string {
+  fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
+  fs.writeFileSync(jsonPath, JSON.stringify(report, null, 2) + '\n');
+  const svgPath = jsonPath.replace(/\.json$/i, '') + '.svg';
+  const title =
+    report.mode === 'capacity'
+      ? `jipjung capacity, model ${report.model.name}, ${report.workers} workers${report.capacity ? `: ${report.capacity.sessions} sessions` : ''}`
+      : `jipjung bench, model ${report.model.name}, ${report.workers} workers`;
+  fs.writeFileSync(
+    svgPath,
+    renderChart(
+      report.steps.map((s) => ({
+        sessions: s.sessions,
+        p50: s.latencyMs?.p50 ?? null,
+        p95: s.latencyMs?.p95 ?? null,
+        p99: s.latencyMs?.p99 ?? null,
+        analysedPerSecond: s.window.analysedPerSecond,
+        held: s.held,
+      })),
+      { title, targetMs: report.criteria.targetMs, rawFramesPerSecond: report.raw?.framesPerSecond },
+    ),
+  );
+  return svgPath;
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// `npm run bench -- [options]`: prepare the server (install, build, Python) as `npm start` does,
+// build the benchmark (bench/src → bench/dist), then run it. `npm run bench -- --help` for the options.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const mtime = (p) => (fs.existsSync(p) ? fs.statSync(p).mtimeMs : 0);
+const newest = (dir) =>
+  fs.readdirSync(dir, { withFileTypes: true }).reduce((n, e) => Math.max(n, e.isDirectory() ? newest(path.join(dir, e.name)) : mtime(path.join(dir, e.name))), 0);
+
+function run(args) {
+  const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+run([path.join(root, 'scripts', 'start.mjs'), '--prepare-only']);
+const built = path.join(root, 'bench', 'dist', '.tsbuildinfo');
+if (mtime(built) < Math.max(newest(path.join(root, 'bench', 'src')), mtime(path.join(root, 'bench', 'tsconfig.json')), mtime(path.join(root, 'dist', '.tsbuildinfo')))) {
+  process.stderr.write('[jipjung] building the benchmark\n');
+  run([path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'bench', 'tsconfig.json')]);
+}
+run([path.join(root, 'bench', 'dist', 'cli.js'), ...process.argv.slice(2)]);

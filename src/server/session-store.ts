@@ -1,0 +1,241 @@
+import { EventEmitter } from 'node:events';
+import { Redis } from 'ioredis';
+import type { UnitBuilderState } from '../handler/unit-builder.js';
+import type { Logger } from '../utils/logger.js';
+import type { FrameOutcomes, OutboundMessage, State } from './session.js';
+
+/**
+ * What of a session must outlive its connection and its instance: who owns
+ * it, where its seq and units stand, the model's context, its result
+ * history and the results its client may not have received. Saved after
+ * every answered unit (a checkpoint: everything before `expectedSeq` is in
+ * a sent result) and at drain.
+ */
+export interface SessionRecord {
+  v: 1;
+  id: string;
+  userId: string;
+  resumeToken: string;
+  createdAt: number;
+  /** The first seq not yet in a sent result. */
+  expectedSeq: number | null;
+  builder: UnitBuilderState | null;
+  context: unknown;
+  nextResultId: number;
+  windowAnalysed: number;
+  outcomes: FrameOutcomes;
+  stateSeconds: Record<State, number>;
+  scoreSum: number;
+  scoreFrames: number;
+  /** The latest results, redelivered on resume (the client drops resultIds it has). */
+  recent: OutboundMessage[];
+  windows: OutboundMessage[];
+  ended: boolean;
+  updatedAt: number;
+}
+
+export interface StoreStatus {
+  kind: 'memory' | 'redis';
+  healthy: boolean;
+  /** Records waiting to be written because the store is unreachable. */
+  pending: number;
+}
+
+/**
+ * Session state behind one interface. `save` never blocks the frame path:
+ * it hands the record over and returns; a store that cannot write keeps the
+ * latest record of each session and writes it when it can. Emits
+ * `takeover` (sessionId) when another instance resumed a session.
+ */
+export interface SessionStore extends EventEmitter {
+  readonly kind: 'memory' | 'redis';
+  status(): StoreStatus;
+  save(record: SessionRecord): void;
+  load(id: string): Promise<SessionRecord | null>;
+  /** Tell the other instances that this one now holds the session. */
+  announceTakeover(id: string): void;
+  /** Write everything pending, for at most `timeoutMs`. */
+  flush(timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The embedded store: one instance, records in memory with a TTL. */
+export class MemorySessionStore extends EventEmitter implements SessionStore {
+  readonly kind = 'memory' as const;
+  private readonly records = new Map<string, SessionRecord>();
+
+  constructor(private readonly ttlMs: number) {
+    super();
+  }
+
+  status(): StoreStatus {
+    return { kind: this.kind, healthy: true, pending: 0 };
+  }
+
+  save(record: SessionRecord): void {
+    this.records.delete(record.id); // re-insert: the map stays ordered by last update
+    this.records.set(record.id, record);
+    const now = Date.now();
+    for (const [id, r] of this.records) {
+      if (now - r.updatedAt < this.ttlMs) break;
+      this.records.delete(id);
+    }
+  }
+
+  async load(id: string): Promise<SessionRecord | null> {
+    const r = this.records.get(id);
+    return r && Date.now() - r.updatedAt < this.ttlMs ? r : null;
+  }
+
+  announceTakeover(): void {}
+
+  async flush(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.records.clear();
+  }
+}
+
+const KEY_PREFIX = 'jipjung:session:';
+const TAKEOVER_CHANNEL = 'jipjung:takeover';
+/** How often pending records are retried while Redis is away. */
+const RETRY_INTERVAL_MS = 500;
+
+/**
+ * Redis-backed store shared by every instance: one JSON value per session
+ * with a TTL, and a pub/sub channel for takeovers. Commands never queue
+ * while Redis is unreachable (they fail at once); the latest record of each
+ * session waits in `pending` and is written when Redis returns.
+ */
+export class RedisSessionStore extends EventEmitter implements SessionStore {
+  readonly kind = 'redis' as const;
+  private readonly redis: Redis;
+  private readonly sub: Redis;
+  private readonly pending = new Map<string, SessionRecord>();
+  private readonly writing = new Set<string>();
+  private readonly timer: NodeJS.Timeout;
+  private healthy = false;
+
+  constructor(
+    url: string,
+    private readonly ttlMs: number,
+    private readonly instanceId: string,
+    private readonly logger: Logger,
+  ) {
+    super();
+    const options = {
+      lazyConnect: false,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 2000,
+      retryStrategy: (times: number) => Math.min(100 * times, 1000),
+    };
+    this.redis = new Redis(url, options);
+    this.sub = new Redis(url, { ...options, enableOfflineQueue: true });
+    this.redis.on('ready', () => this.setHealthy(true));
+    for (const event of ['close', 'end'] as const) this.redis.on(event, () => this.setHealthy(false));
+    this.redis.on('error', () => {}); // state changes are logged by setHealthy
+    this.sub.on('error', () => {});
+    this.sub.subscribe(TAKEOVER_CHANNEL).catch(() => {});
+    this.sub.on('message', (_channel: string, message: string) => {
+      try {
+        const { sessionId, instanceId } = JSON.parse(message) as { sessionId: string; instanceId: string };
+        if (instanceId !== this.instanceId) this.emit('takeover', sessionId);
+      } catch {
+        /* not ours */
+      }
+    });
+    this.timer = setInterval(() => this.writePending(), RETRY_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  /** Resolves once Redis answered, or after `timeoutMs` (the instance starts degraded). */
+  async ready(timeoutMs: number): Promise<void> {
+    if (this.healthy) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, timeoutMs);
+      this.redis.once('ready', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  status(): StoreStatus {
+    return { kind: this.kind, healthy: this.healthy, pending: this.pending.size };
+  }
+
+  save(record: SessionRecord): void {
+    this.pending.set(record.id, record);
+    if (this.healthy) this.write(record.id);
+  }
+
+  async load(id: string): Promise<SessionRecord | null> {
+    const waiting = this.pending.get(id);
+    if (waiting) return waiting;
+    if (!this.healthy) return null;
+    try {
+      const raw = await this.redis.get(KEY_PREFIX + id);
+      return raw ? (JSON.parse(raw) as SessionRecord) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  announceTakeover(id: string): void {
+    if (!this.healthy) return;
+    this.redis.publish(TAKEOVER_CHANNEL, JSON.stringify({ sessionId: id, instanceId: this.instanceId })).catch(() => {});
+  }
+
+  async flush(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((this.pending.size > 0 || this.writing.size > 0) && Date.now() < deadline) {
+      this.writePending();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.redis.disconnect();
+    this.sub.disconnect();
+  }
+
+  private setHealthy(healthy: boolean): void {
+    if (this.healthy === healthy) return;
+    this.healthy = healthy;
+    if (healthy) {
+      this.logger.info({ event: 'store_up', store: 'redis', pending: this.pending.size }, 'session store reachable');
+      this.writePending();
+    } else {
+      this.logger.warn({ event: 'store_down', store: 'redis' }, 'session store unreachable: serving from memory');
+    }
+    this.emit('health', healthy);
+  }
+
+  private writePending(): void {
+    if (!this.healthy) return;
+    for (const id of this.pending.keys()) this.write(id);
+  }
+
+  private write(id: string): void {
+    if (this.writing.has(id)) return; // the newer record goes after the write under way
+    const record = this.pending.get(id);
+    if (!record) return;
+    this.writing.add(id);
+    this.redis
+      .set(KEY_PREFIX + id, JSON.stringify(record), 'PX', this.ttlMs)
+      .then(
+        () => {
+          if (this.pending.get(id) === record) this.pending.delete(id);
+        },
+        () => {},
+      )
+      .finally(() => {
+        this.writing.delete(id);
+        // A newer record arrived meanwhile: write it now. A failed write waits for the retry timer.
+        const next = this.pending.get(id);
+        if (next && next !== record && this.healthy) this.write(id);
+      });
+  }
+}
