@@ -182,6 +182,8 @@ export class BenchSession {
     if (!ws || !this.welcomed || this.closed) return;
     if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'bye' }));
     await this.until(() => this.summary !== null || this.closed !== null, this.opts.handshakeTimeoutMs);
+    // The server closes with 1000 right after the summary.
+    await this.until(() => this.closed !== null, 2000);
     if (!this.closed) ws.terminate();
   }
 
@@ -334,6 +336,9 @@ export interface LoadResult {
   windowMs: number;
 }
 
+/** Sending time after the window: more than one batch (5 frames at 5 fps). */
+const TAIL_MS = 1500;
+
 const sleepUntil = (t: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, t - performance.now())));
 
 /**
@@ -364,7 +369,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     opened.push(
       s.open().then(() => {
         const phase = ((i * 1000) / 5 / Math.max(1, o.sessions)) % 200;
-        s.startSending(performance.now() + phase, windowTo);
+        // Sending goes on for a batch past the window, so the window's last units complete as in steady state
+        // (a batch left open at bye would be answered only then, and its latency would be the generator's).
+        s.startSending(performance.now() + phase, windowTo + TAIL_MS);
       }),
     );
   }
@@ -372,6 +379,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   await o.onWindow?.('start');
   await sleepUntil(windowTo);
   await o.onWindow?.('end');
+  await sleepUntil(windowTo + TAIL_MS);
   await Promise.all(opened);
   await Promise.all(sessions.map((s) => s.finish()));
   return { recorder, sessions: sessions.map((s) => s.outcome()), windowMs: windowTo - windowFrom };

@@ -73,7 +73,7 @@ export function renderChart(points: ChartPoint[], o: ChartOptions): string {
   // reference lines
   if (o.targetMs !== undefined) {
     s.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${n1(yl(o.targetMs))}" y2="${n1(yl(o.targetMs))}" stroke="#c0392b" stroke-dasharray="6 4" stroke-width="1"/>`);
-    s.push(`<text x="${m.left + 4}" y="${n1(yl(o.targetMs) - 4)}" fill="#c0392b" font-size="11">target ${o.targetMs} ms</text>`);
+    s.push(`<text x="${m.left + pw - 4}" y="${n1(yl(o.targetMs) + 13)}" text-anchor="end" fill="#c0392b" font-size="11">target ${o.targetMs} ms</text>`);
   }
   if (o.rawFramesPerSecond !== undefined) {
     const yv = yr(o.rawFramesPerSecond);

@@ -242,7 +242,9 @@ export class StreamServer {
       clientAddress,
       openSession: (hello, identity, connection) => this.openSession(hello, identity, connection, req, clientAddress),
       onFrame: (session, data) => {
-        if (!session.ending) this.deps.frames.handle(session, data); // frames after bye are not part of the session
+        // Frames after bye are not part of the session; frames after a drain began go unseen,
+        // so the instance that resumes the session counts them lost, once.
+        if (!session.ending && !this.draining) this.deps.frames.handle(session, data);
       },
       onBye: (session) => this.endSession(session),
       onClose: (session, code, reason) => {

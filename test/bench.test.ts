@@ -1,0 +1,94 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { SessionOutcome } from '../bench/src/load-generator.js';
+import { accountSession, checkArithmetic, sumAccounting } from '../bench/src/report.js';
+import { DEFAULTS, runBench, writeOutputs } from '../bench/src/runner.js';
+
+/** A session as the generator records it, for the arithmetic alone. */
+function outcome(sent: number, summary: Record<string, any> | null, analysedInResults: number, shedInResults: number): SessionOutcome {
+  return {
+    index: 0,
+    counts: {
+      sent,
+      withheld: 0,
+      batches: 0,
+      windows: 0,
+      analysedInResults,
+      counts: { lost: 0, rejected: 0, duplicate: 0, late: 0, rateLimited: 0, shed: shedInResults },
+      errors: {},
+      throttles: 0,
+      minFps: 5,
+      notices: 0,
+      windowBatches: 0,
+      slotsCovered: sent,
+    },
+    summary,
+    closed: { code: 1000, reason: 'bye' },
+    openError: null,
+  };
+}
+
+describe('bench report arithmetic', () => {
+  it('gives every frame sent one outcome, lost being what the server never counted', () => {
+    const s = outcome(
+      100,
+      { framesReceived: 98, framesAnalyzed: 90, framesRejected: 1, framesDropped: 7, dropped: { shed: 5, rate_limited: 2 } },
+      90,
+      5,
+    );
+    const a = accountSession(s);
+    expect(a).toMatchObject({ sent: 100, analysed: 90, shed: 5, rejected: 1, dropped: 2, lost: 2, droppedByReason: { rate_limited: 2 } });
+    expect(checkArithmetic([s], sumAccounting([a]))).toEqual({ ok: true, problems: [] });
+  });
+
+  it('reports a summary that disagrees with itself or with the results', () => {
+    const s = outcome(10, { framesReceived: 10, framesAnalyzed: 9, framesRejected: 0, framesDropped: 0, dropped: {} }, 8, 0);
+    const check = checkArithmetic([s], sumAccounting([accountSession(s)]));
+    expect(check.ok).toBe(false);
+    expect(check.problems.join('\n')).toMatch(/received 10 ≠ analysed \+ rejected \+ dropped/);
+    expect(check.problems.join('\n')).toMatch(/results say 8 frames analysed, the summary 9/);
+  });
+});
+
+describe('bench smoke run', () => {
+  it('runs a few sessions for a few seconds and its figures add up', async () => {
+    const report = await runBench({
+      ...DEFAULTS,
+      model: 'noop',
+      sessions: [3],
+      durationS: 3,
+      rampS: 0.5,
+      settleS: 0.5,
+      workers: 1,
+      rawSeconds: 1,
+      rawWarmupS: 0.5,
+      quiet: true,
+      command: 'test/bench.test.ts',
+    });
+    expect(report.raw?.framesPerSecond).toBeGreaterThan(0);
+    const [step] = report.steps;
+    const f = step.frames;
+    expect(step.arithmetic).toEqual({ ok: true, problems: [] });
+    expect(f.sent).toBeGreaterThan(0);
+    expect(f.sent).toBe(f.analysed + f.shed + f.rejected + f.dropped + f.lost);
+    expect(f.sessionsWithSummary).toBe(3);
+    expect(step.opened).toBe(3);
+    expect(step.window.batches).toBeGreaterThan(0);
+    expect(step.window.sessionsWithoutResults).toBe(0);
+    expect(step.latencyMs!.p50).toBeLessThanOrEqual(step.latencyMs!.max);
+    expect(step.server?.rssMaxMB).toBeGreaterThan(0);
+    expect(step.workers).toHaveLength(1);
+    expect(step.serverExited).toBe(false);
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jipjung-bench-'));
+    try {
+      const svg = writeOutputs(report, path.join(dir, 'report.json'));
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'report.json'), 'utf8')).steps[0].frames).toEqual(f);
+      expect(fs.readFileSync(svg, 'utf8')).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

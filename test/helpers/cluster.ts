@@ -1,0 +1,279 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import WebSocket from 'ws';
+import { encodeFrame, FORMAT_JPEG } from '../../src/handler/frame-header.js';
+import { TEST_DIR, TEST_MODELS } from './app.js';
+
+const ROOT = path.resolve(TEST_DIR, '..');
+
+/** A free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const portOpen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+
+/** A real redis-server on a loopback port, without persistence. */
+export class RedisServer {
+  private proc: ChildProcess | null = null;
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    await until(() => portOpen(this.port), 10_000, 'redis-server');
+  }
+
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    this.proc = null;
+    if (!proc || proc.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill('SIGKILL');
+    });
+  }
+}
+
+/** One jipjung instance as its own process (`node dist/main.js`), its logs parsed. */
+export class Instance {
+  private proc: ChildProcess | null = null;
+  readonly logs: Array<Record<string, any>> = [];
+  exited: Promise<number | null> = Promise.resolve(null);
+
+  constructor(
+    readonly port: number,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  async start(): Promise<void> {
+    const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'main.js')], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PORT: String(this.port),
+        HOST: '127.0.0.1',
+        WORKERS: '1',
+        LOG_LEVEL: 'info',
+        MODEL: 'brightness_model:BrightnessModel',
+        MODEL_PATH: TEST_MODELS,
+        TRUSTED_PROXIES: '127.0.0.1',
+        UPGRADES_PER_IP_PER_MINUTE: '100000',
+        MAX_CONNECTIONS_PER_IP: '1000',
+        INSTANCE_ID: `test-${this.port}`,
+        ...this.env,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    this.proc = proc;
+    this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+    readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
+      try {
+        this.logs.push(JSON.parse(line));
+      } catch {
+        /* not a log line */
+      }
+    });
+    await until(async () => (await fetch(`http://127.0.0.1:${this.port}/readyz`).catch(() => null))?.status === 200, 30_000, `instance on ${this.port}`);
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.proc?.kill(sig);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    this.proc.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+/** Real nginx in front of the instances, from deploy/nginx/jipjung.conf with the test's ports. */
+export class Nginx {
+  private proc: ChildProcess | null = null;
+  private dir = '';
+  constructor(
+    readonly port: number,
+    private readonly upstreams: number[],
+  ) {}
+
+  async start(): Promise<void> {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jipjung-nginx-'));
+    const site = fs
+      .readFileSync(path.join(ROOT, 'deploy', 'nginx', 'jipjung.conf'), 'utf8')
+      .replace(/^\s*server 127\.0\.0\.1:\d+ .*$/gm, '')
+      .replace(/least_conn;/, `least_conn;\n${this.upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=2 fail_timeout=10s;`).join('\n')}`)
+      .replace(/listen 80;/, `listen 127.0.0.1:${this.port};`);
+    fs.writeFileSync(path.join(this.dir, 'jipjung.conf'), site);
+    fs.writeFileSync(
+      path.join(this.dir, 'nginx.conf'),
+      [
+        'daemon off;',
+        'worker_processes 1;',
+        `pid ${this.dir}/nginx.pid;`,
+        `error_log ${this.dir}/error.log warn;`,
+        'events { worker_connections 1024; }',
+        'http {',
+        '  access_log off;',
+        `  client_body_temp_path ${this.dir}/body;`,
+        `  proxy_temp_path ${this.dir}/proxy;`,
+        `  fastcgi_temp_path ${this.dir}/fastcgi;`,
+        `  uwsgi_temp_path ${this.dir}/uwsgi;`,
+        `  scgi_temp_path ${this.dir}/scgi;`,
+        `  include ${this.dir}/jipjung.conf;`,
+        '}',
+      ].join('\n'),
+    );
+    this.proc = spawn('nginx', ['-p', this.dir, '-c', path.join(this.dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    await until(() => portOpen(this.port), 10_000, 'nginx');
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/v1/stream`;
+  }
+
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    if (proc && proc.exitCode === null) {
+      await new Promise<void>((resolve) => {
+        proc.once('exit', () => resolve());
+        proc.kill('SIGQUIT');
+      });
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export type Msg = Record<string, any>;
+
+/**
+ * A student's client that keeps going across instances: it sends a frame
+ * every `intervalMs` while connected (its own seq counter never restarts),
+ * and after an unexpected close reconnects and resumes with its sessionId,
+ * resumeToken and the last resultId it has.
+ */
+export class ResumingClient {
+  /** Every result received, in arrival order (duplicates included). */
+  readonly received: Msg[] = [];
+  readonly closes: Array<{ code: number; reason: string }> = [];
+  readonly welcomes: Msg[] = [];
+  summary: Msg | null = null;
+  sent = 0;
+  private ws: WebSocket | null = null;
+  private sessionId?: string;
+  private resumeToken?: string;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly images: Buffer[],
+    private readonly intervalMs = 100,
+  ) {}
+
+  get lastResultId(): number {
+    return this.received.reduce((m, r) => Math.max(m, r.resultId), 0);
+  }
+
+  /** resultIds of the union of results, in order. */
+  resultIds(): number[] {
+    return [...new Set(this.received.map((r) => r.resultId))].sort((a, b) => a - b);
+  }
+
+  async connect(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.open();
+        return;
+      } catch (err) {
+        if (attempt >= 40 || this.stopped) throw err;
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+      }
+    }
+  }
+
+  /** Stop sending, say bye, and resolve with the summary. */
+  async finish(timeoutMs = 15_000): Promise<Msg> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await until(() => this.ws?.readyState === WebSocket.OPEN, timeoutMs, 'a connection to say bye on');
+    this.ws!.send(JSON.stringify({ type: 'bye' }));
+    await until(() => this.summary !== null, timeoutMs, 'the summary');
+    return this.summary!;
+  }
+
+  private open(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(this.url);
+      let welcomed = false;
+      ws.on('error', () => {});
+      ws.on('unexpected-response', (_req, res) => {
+        res.resume();
+        reject(new Error(`upgrade refused: ${res.statusCode}`));
+      });
+      ws.on('open', () => {
+        const hello: Msg = { type: 'hello' };
+        if (this.sessionId) Object.assign(hello, { sessionId: this.sessionId, resumeToken: this.resumeToken, lastResultId: this.lastResultId });
+        ws.send(JSON.stringify(hello));
+      });
+      ws.on('message', (data) => {
+        const msg = JSON.parse(data.toString()) as Msg;
+        if (msg.type === 'welcome') {
+          welcomed = true;
+          this.welcomes.push(msg);
+          this.sessionId = msg.sessionId;
+          this.resumeToken = msg.resumeToken;
+          this.ws = ws;
+          if (!this.stopped && !this.timer) this.timer = setInterval(() => this.tick(), this.intervalMs);
+          resolve();
+        } else if (msg.type === 'result') this.received.push(msg);
+        else if (msg.type === 'summary') this.summary = msg;
+      });
+      ws.on('close', (code, reason) => {
+        if (!welcomed) {
+          reject(new Error(`closed before welcome: ${code}`));
+          return;
+        }
+        this.closes.push({ code, reason: reason.toString() });
+        if (this.ws === ws) this.ws = null;
+        if (!this.stopped && code !== 1000) void this.connect().catch(() => {});
+      });
+    });
+  }
+
+  private tick(): void {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return; // nothing is sent while away
+    const seq = this.sent++;
+    this.ws.send(encodeFrame({ format: FORMAT_JPEG, seq, captureTs: Date.now() }, this.images[seq % this.images.length]));
+  }
+}
