@@ -86,7 +86,7 @@ describe('bench smoke run', () => {
     try {
       const svg = writeOutputs(report, path.join(dir, 'report.json'));
       expect(JSON.parse(fs.readFileSync(path.join(dir, 'report.json'), 'utf8')).steps[0].frames).toEqual(f);
-      expect(fs.readFileSync(svg, 'utf8')).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+      expect(fs.readFileSync(svg!, 'utf8')).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -19,7 +19,7 @@ function expectWhole(c: ResumingClient, summary: Msg): void {
     else byId.set(r.resultId, r);
   }
   // Every frame the client sent ended analysed, rejected, dropped, or counted lost.
-  expect(summary.framesAnalyzed + summary.framesRejected + summary.framesDropped + summary.framesLost).toBe(c.sent);
+  expect(summary.framesAnalyzed + summary.framesRejected + summary.framesDropped + summary.framesLost, JSON.stringify({ summary, closes: c.closes, welcomes: c.welcomes.length, ids: c.resultIds().length, received: c.received.map((r) => [r.resultId, r.seqFrom, r.seqTo, r.framesAnalyzed, r.counts?.lost]) })).toBe(c.sent);
 }
 
 describe('two instances behind nginx with sessions in Redis', () => {

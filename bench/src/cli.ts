@@ -34,6 +34,8 @@ Server:
   --workers W           worker processes                                    [CPU count]
   --env KEY=VALUE       extra server setting (repeatable)
   --server-node-args "…" node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=bench-results/prof"
+  --server-root DIR     run the server of another checkout (built, with its own model/),
+                        to compare a server change before and after
   --ignore-throttle     keep sending at 5 fps when the server throttles
 
 Output:
@@ -126,6 +128,9 @@ export function parseArgs(argv: string[]): { options: RunOptions; json: string |
       case '--server-node-args':
         o.serverNodeArgs = (next() ?? '').split(/\s+/).filter(Boolean);
         break;
+      case '--server-root':
+        o.serverRoot = path.resolve(next() ?? '.');
+        break;
       case '--ignore-throttle':
         o.obeyThrottle = false;
         break;
@@ -164,7 +169,8 @@ async function main(): Promise<void> {
   process.stdout.write(`${formatReport(report)}\n`);
   if (parsed.json) {
     const svg = writeOutputs(report, path.resolve(parsed.json));
-    process.stdout.write(`\nJSON: ${path.relative(process.cwd(), path.resolve(parsed.json))}\nSVG:  ${path.relative(process.cwd(), svg)}\n`);
+    process.stdout.write(`\nJSON: ${path.relative(process.cwd(), path.resolve(parsed.json))}\n`);
+    if (svg) process.stdout.write(`SVG:  ${path.relative(process.cwd(), svg)}\n`);
   }
   const broken = report.steps.filter((s) => !s.arithmetic.ok);
   if (broken.length > 0) process.exitCode = 1;

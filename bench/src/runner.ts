@@ -52,6 +52,8 @@ export interface RunOptions {
   modelTiming: boolean;
   serverEnv: Record<string, string>;
   serverNodeArgs: string[];
+  /** Checkout whose server to run (null: this one). */
+  serverRoot: string | null;
   quiet: boolean;
   command: string;
 }
@@ -76,6 +78,7 @@ export const DEFAULTS: RunOptions = {
   modelTiming: true,
   serverEnv: {},
   serverNodeArgs: [],
+  serverRoot: null,
   quiet: false,
   command: '',
 };
@@ -193,6 +196,7 @@ export class Bench {
       modelOptions: this.model.options,
       env: o.serverEnv,
       nodeArgs: o.serverNodeArgs,
+      root: o.serverRoot ?? undefined,
     });
     try {
       let sampler: ProcessSampler | null = null;
@@ -251,6 +255,7 @@ export class Bench {
       modelOptions: this.model.options,
       env: o.serverEnv,
       nodeArgs: o.serverNodeArgs,
+      root: o.serverRoot ?? undefined,
     });
     const rss = async (pid: number) => {
       const samples: number[] = [];
@@ -304,10 +309,11 @@ export function runBench(o: RunOptions): Promise<BenchReport> {
   return new Bench(o).run();
 }
 
-/** Write the JSON report and the SVG chart next to it; returns the SVG's path. */
-export function writeOutputs(report: BenchReport, jsonPath: string): string {
+/** Write the JSON report and the SVG chart next to it; returns the SVG's path (null without steps). */
+export function writeOutputs(report: BenchReport, jsonPath: string): string | null {
   fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
   fs.writeFileSync(jsonPath, JSON.stringify(report, null, 2) + '\n');
+  if (report.steps.length === 0) return null; // idle mode: nothing to chart against N
   const svgPath = jsonPath.replace(/\.json$/i, '') + '.svg';
   const title =
     report.mode === 'capacity'

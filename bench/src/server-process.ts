@@ -19,6 +19,8 @@ export interface ServerOptions {
   /** Extra arguments to node, before the script (e.g. --cpu-prof). */
   nodeArgs: string[];
   startTimeoutMs?: number;
+  /** Checkout whose `dist/main.js` to run (default: this one); for before/after comparisons of a server change. */
+  root?: string;
 }
 
 /** Settings the bench gives every instance: all load comes from one address, and the logs stay quiet. */
@@ -118,8 +120,9 @@ export class ServerUnderTest {
       ...(o.modelPath ? { MODEL_PATH: o.modelPath } : {}),
       ...o.env,
     };
-    const child = spawn(process.execPath, [...o.nodeArgs, path.join(ROOT, 'dist', 'main.js')], {
-      cwd: ROOT,
+    const root = o.root ?? ROOT;
+    const child = spawn(process.execPath, [...o.nodeArgs, path.join(root, 'dist', 'main.js')], {
+      cwd: root,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

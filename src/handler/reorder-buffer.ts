@@ -19,7 +19,11 @@ export interface Slot<T> {
   captureTs: number;
   /** The frame, or null for a seq whose frame was refused or shed on arrival. */
   item: T | null;
-  refused?: 'rejected' | 'shed' | 'rateLimited';
+  /**
+   * Why the frame of this seq is not here: refused on arrival, or (`accounted`)
+   * counted by another instance before this one resumed the session.
+   */
+  refused?: 'rejected' | 'shed' | 'rateLimited' | 'accounted';
 }
 
 export type ReorderEvent<T> =
@@ -38,12 +42,18 @@ export interface ReorderOptions {
 
 /** How many given-up seqs are remembered to tell `late` from `duplicate`. */
 const SKIPPED_MEMORY = 4096;
+/** How many seqs with an outcome but no frame (refused or lost) are remembered for a hand-over. */
+const ACCOUNTED_MEMORY = 1024;
 
 export class ReorderBuffer<T> {
   private next: number | null = null;
   private newestCaptureTs = -Infinity;
   private readonly held = new Map<number, { slot: Slot<T>; at: number }>();
   private readonly skipped = new Set<number>();
+  /** Recent seqs whose outcome is already counted although no frame goes on (refused or lost). */
+  private readonly accounted = new Set<number>();
+  /** Seqs another instance counted, not to be counted lost here. */
+  private readonly countedElsewhere = new Set<number>();
 
   constructor(private readonly opts: ReorderOptions) {}
 
@@ -52,9 +62,25 @@ export class ReorderBuffer<T> {
     return this.next;
   }
 
-  /** Go on from `seq` (a session resumed from its stored state); only before the first frame. */
-  expect(seq: number | null): void {
-    if (this.next === null && this.held.size === 0) this.next = seq;
+  /**
+   * Go on from `seq` (a session resumed from its stored state; only before
+   * the first frame). `counted` are later seqs whose outcome the previous
+   * instance already counted: a gap over them is not lost here.
+   */
+  expect(seq: number | null, counted: readonly number[] = []): void {
+    if (this.next !== null || this.held.size > 0) return;
+    this.next = seq;
+    for (const s of counted) if (seq !== null && s >= seq) this.countedElsewhere.add(s);
+  }
+
+  /** Seqs from `from` on whose outcome is counted although no frame of them goes on. */
+  accountedFrom(from: number | null): number[] {
+    return from === null ? [] : [...this.accounted].filter((s) => s >= from);
+  }
+
+  private remember(seq: number): void {
+    this.accounted.add(seq);
+    if (this.accounted.size > ACCOUNTED_MEMORY) this.accounted.delete(this.accounted.values().next().value!);
   }
 
   /** Slots held waiting for an earlier seq. */
@@ -89,6 +115,7 @@ export class ReorderBuffer<T> {
       return { verdict: 'duplicate', events };
     }
     this.held.set(slot.seq, { slot, at: now });
+    if (slot.item === null) this.remember(slot.seq);
     if (trusted) this.newestCaptureTs = Math.max(this.newestCaptureTs, slot.captureTs);
     this.release(events);
     while (this.held.size > this.opts.maxFrames) this.skipGap(events);
@@ -135,11 +162,20 @@ export class ReorderBuffer<T> {
   private skipGap(events: ReorderEvent<T>[]): void {
     const lowest = Math.min(...this.held.keys());
     if (lowest > this.next!) {
-      events.push({ kind: 'lost', seqFrom: this.next!, seqTo: lowest - 1 });
+      let from = this.next!;
       for (let s = this.next!; s < lowest; s++) {
+        if (this.countedElsewhere.delete(s)) {
+          // Counted by the instance before: a slot without a count, not a loss.
+          if (s > from) events.push({ kind: 'lost', seqFrom: from, seqTo: s - 1 });
+          events.push({ kind: 'slot', slot: { seq: s, captureTs: 0, item: null, refused: 'accounted' } });
+          from = s + 1;
+          continue;
+        }
         this.skipped.add(s);
+        this.remember(s);
         if (this.skipped.size > SKIPPED_MEMORY) this.skipped.delete(this.skipped.values().next().value!);
       }
+      if (lowest > from) events.push({ kind: 'lost', seqFrom: from, seqTo: lowest - 1 });
       this.next = lowest;
     }
     this.release(events);

@@ -104,7 +104,7 @@ export class UnitBuilder {
     for (const event of events) {
       if (event.kind === 'slot') {
         if (event.slot.item) this.frames.push(event.slot.item);
-        else this.counts[event.slot.refused ?? 'rejected']++;
+        else if (event.slot.refused !== 'accounted') this.counts[event.slot.refused ?? 'rejected']++;
         this.advance(event.slot.seq, now, units);
       } else if (event.kind === 'lost') {
         for (let seq = event.seqFrom; seq <= event.seqTo; seq++) {

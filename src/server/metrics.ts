@@ -184,17 +184,17 @@ export class Metrics {
   }
 
   /** Hooks for the FrameHandler. */
-  readonly frameHooks: Required<FrameHandlerHooks> = {
+  readonly frameHooks = {
     onReceived: (_session, bytes) => {
       this.framesReceived.inc();
       this.frameBytesReceived.inc(bytes);
     },
     onRejected: (_session, code) => this.framesRejected.inc({ code }),
     onDropped: (_session, reason, n) => this.framesDropped.inc({ reason }, n),
-  };
+  } satisfies FrameHandlerHooks;
 
   /** Hooks for the ModelHandler. */
-  readonly modelHooks: Required<ModelHandlerHooks> = {
+  readonly modelHooks = {
     onUnitDone: (_session, _unit, timing) => {
       this.units.inc();
       this.queueWait.observe(seconds(timing.queueMs));
@@ -210,7 +210,7 @@ export class Metrics {
     onDropped: (_session, reason, n) => this.framesDropped.inc({ reason }, n),
     onAnalysed: (_session, n) => this.framesAnalysed.inc(n),
     onRejected: (_session, code) => this.framesRejected.inc({ code }),
-  };
+  } satisfies ModelHandlerHooks;
 
   /** Read scrape-time figures from these from now on. */
   watch(sources: MetricsSources): void {

@@ -19,6 +19,8 @@ export interface SessionRecord {
   createdAt: number;
   /** The first seq not yet in a sent result. */
   expectedSeq: number | null;
+  /** Later seqs whose outcome is already counted (refused, lost): not to be counted lost again. */
+  accountedSeqs: number[];
   builder: UnitBuilderState | null;
   context: unknown;
   nextResultId: number;

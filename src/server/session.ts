@@ -191,6 +191,7 @@ export class Session {
       resumeToken: this.resumeToken,
       createdAt: this.createdAt,
       expectedSeq: this.checkpoint.expectedSeq,
+      accountedSeqs: this.reorder.accountedFrom(this.checkpoint.expectedSeq),
       builder: this.checkpoint.builder,
       context: this.context,
       nextResultId: this.nextResultId,
@@ -219,7 +220,7 @@ export class Session {
     s.windowAnalysed = r.windowAnalysed;
     s.recent.push(...r.recent);
     s.windows.push(...r.windows);
-    s.reorder.expect(r.expectedSeq);
+    s.reorder.expect(r.expectedSeq, r.accountedSeqs ?? []);
     if (r.builder) s.units.restore(r.builder);
     s.checkpoint = { expectedSeq: r.expectedSeq, builder: r.builder };
     return s;

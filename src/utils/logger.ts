@@ -19,7 +19,7 @@ export function createLogger(level: string, destination?: DestinationStream, opt
       formatters: { level: (label) => ({ level: label }) },
     },
     opts.pretty
-      ? pretty({ destination: destination ?? 1, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+      ? pretty({ destination: destination ?? 1, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true })
       : (destination ?? pino.destination({ fd: 1, sync: false })),
   );
 }
