@@ -10,6 +10,7 @@ import { findPython, MODEL_DIR } from './ipc/python.js';
 import { WorkerPool } from './ipc/worker-pool.js';
 import { createHttpServer, sendJson } from './server/http-server.js';
 import { Authenticator } from './server/auth.js';
+import { withOpsToken } from './server/ops-auth.js';
 import { SessionRegistry } from './server/session-registry.js';
 import { MemorySessionStore, RedisSessionStore, type SessionStore } from './server/session-store.js';
 import { SESSIONS_PATH, sessionsRoute } from './server/sessions-api.js';
@@ -123,6 +124,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   metrics.watch(observed);
   const dashboard = new DashboardFeed(metrics, observed);
 
+  // /metrics and /dashboard: on their own port when METRICS_PORT is set, and behind METRICS_TOKEN when set.
+  const opsRoutes = withOpsToken(config.METRICS_TOKEN, { '/metrics': metrics.route, ...dashboard.routes(WEB_ROOT) });
+  const separateOps = config.METRICS_PORT !== undefined;
   const server = createHttpServer(
     {
       '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
@@ -141,8 +145,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         });
       },
       [`${SESSIONS_PATH}*`]: sessionsRoute(auth, sessions),
-      '/metrics': metrics.route,
-      ...dashboard.routes(WEB_ROOT),
+      ...(separateOps ? {} : opsRoutes),
     },
     WEB_ROOT,
     config.HTTP_HEADERS_TIMEOUT_MS,
@@ -157,6 +160,14 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     server.listen(config.PORT, config.HOST, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  let opsServer: http.Server | null = null;
+  if (separateOps) {
+    opsServer = createHttpServer({ '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }), ...opsRoutes }, WEB_ROOT);
+    await new Promise<void>((resolve, reject) => {
+      opsServer!.once('error', reject);
+      opsServer!.listen(config.METRICS_PORT, config.METRICS_HOST, () => resolve());
+    });
+  }
   logger.info({ event: 'listening', port, host: config.HOST, workers: pool.size, model: config.MODEL }, 'jipjung listening');
 
   return {
@@ -179,6 +190,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       stream.closeAll(1001, 'server shutting down');
       frames.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (opsServer) await new Promise<void>((resolve) => opsServer!.close(() => resolve()));
       await Promise.all([pool.close(), store.flush(1000).then(() => store.close())]);
     },
   };

@@ -240,3 +240,33 @@ describe('abuse limits', () => {
     expect(t.app.budget.used).toBe(0);
   });
 });
+
+describe('operations routes', () => {
+  it('/metrics and /dashboard need METRICS_TOKEN when it is set', async () => {
+    const t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1', METRICS_TOKEN: 'ops-token-0123456789' });
+    try {
+      for (const p of ['/metrics', '/dashboard', '/dashboard/data']) expect((await fetch(`${t.base}${p}`)).status, p).toBe(401);
+      expect((await fetch(`${t.base}/metrics`, { headers: { authorization: 'Bearer ops-token-0123456789' } })).status).toBe(200);
+      expect((await fetch(`${t.base}/dashboard?token=ops-token-0123456789`)).status).toBe(200);
+      expect((await fetch(`${t.base}/dashboard/data?token=wrong-token-0123456789`)).status).toBe(401);
+      expect((await fetch(`${t.base}/healthz`)).status).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('with METRICS_PORT they are served on that port only', async () => {
+    const { freePort } = await import('./helpers/cluster.js');
+    const opsPort = await freePort();
+    const t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1', METRICS_PORT: String(opsPort) });
+    try {
+      expect((await fetch(`${t.base}/metrics`)).status).toBe(404);
+      expect((await fetch(`${t.base}/dashboard`)).status).toBe(404);
+      const ops = await fetch(`http://127.0.0.1:${opsPort}/metrics`);
+      expect(ops.status).toBe(200);
+      expect(await ops.text()).toContain('jipjung_frames_received_total');
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -16,6 +16,9 @@ const POLL_MS = 1000;
 const SHOWN = 300;
 const PALETTE = ['#2f5bd3', '#1f9d55', '#d97706', '#dc2626', '#7c3aed', '#0891b2', '#be185d', '#65a30d', '#475569', '#ea580c'];
 const MiB = 1024 * 1024;
+/** The page's own `?token=`, passed on to its data when the instance protects it with METRICS_TOKEN. */
+const PAGE_TOKEN = new URLSearchParams(location.search).get('token');
+const TOKEN_QUERY = PAGE_TOKEN ? `&token=${encodeURIComponent(PAGE_TOKEN)}` : '';
 
 /** @type {any} */
 const uPlot = /** @type {any} */ (window).uPlot;
@@ -196,7 +199,7 @@ function draw() {
 async function poll() {
   const since = state.samples.length > 0 ? state.samples[state.samples.length - 1].t : 0;
   try {
-    const res = await fetch(`/dashboard/data?since=${since}`, { cache: 'no-store' });
+    const res = await fetch(`/dashboard/data?since=${since}${TOKEN_QUERY}`, { cache: 'no-store' });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const data = await res.json();
     if (!state.instance || state.instance.pid !== data.instance.pid || state.instance.startedAt !== data.instance.startedAt) {

@@ -516,6 +516,8 @@ export class JipjungClient extends EventTarget {
       if (this.options.token !== undefined) hello.token = this.options.token;
       if (this.sessionId) hello.sessionId = this.sessionId;
       if (this.sessionId && this.resumeToken) hello.resumeToken = this.resumeToken;
+      // What this client has, so a resumed session resends only what it missed.
+      if (this.sessionId && this.seenResults.size > 0) hello.lastResultId = Math.max(...this.seenResults);
       ws.send(JSON.stringify(hello));
     };
     ws.onmessage = (e) => {
