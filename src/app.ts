@@ -120,6 +120,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     budget,
     load,
     ready: () => readyNow().ready,
+    store,
   };
   metrics.watch(observed);
   const dashboard = new DashboardFeed(metrics, observed);

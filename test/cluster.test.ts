@@ -107,10 +107,15 @@ describe('two instances behind nginx with sessions in Redis', () => {
     const degraded = await Promise.all(instances.map(async (i) => (await fetch(`http://127.0.0.1:${i.port}/readyz`)).json()));
     for (const r of degraded) expect(r.store).toMatchObject({ kind: 'redis', healthy: false });
     for (const i of instances) expect(i.logs.some((l) => l.event === 'store_down')).toBe(true);
+    for (const i of instances) {
+      const text = await (await fetch(`http://127.0.0.1:${i.port}/metrics`)).text();
+      expect(text).toMatch(/^jipjung_session_store_up 0$/m);
+    }
 
     await redisServer.start();
     await new Promise((r) => setTimeout(r, 2000));
     for (const i of instances) expect(i.logs.some((l) => l.event === 'store_up')).toBe(true);
+    expect(await (await fetch(`http://127.0.0.1:${instances[1].port}/metrics`)).text()).toMatch(/^jipjung_session_store_up 1$/m);
     // A resume on the other instance needs the state written since Redis came back.
     const victim = instances[0];
     victim.signal('SIGKILL');

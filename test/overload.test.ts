@@ -81,3 +81,55 @@ describe('overload with real workers', () => {
     expect(rateLimited).toBeGreaterThan(0); // the clients ignored the throttle and were held to it
   }, 60_000);
 });
+
+describe('when even the lowest fps cannot keep latency bounded', () => {
+  it('new sessions are refused with overloaded and close 1013, and accepted again once it passes', async () => {
+    const { TEST_MODELS } = await import('./helpers/app.js');
+    // One worker that needs 600 ms a unit, clients already at the lowest fps: the queue can only grow.
+    const t = await startTestApp({
+      WORKERS: '1',
+      MODEL: 'worker_slow:SlowModel',
+      MODEL_PATH: TEST_MODELS,
+      MODEL_OPTIONS: JSON.stringify({ sleepMs: 600 }),
+      FPS: '1',
+      BATCH_FRAMES: '1',
+      WINDOW_FRAMES: '10',
+      LATENCY_TARGET_MS: '200',
+      RATE_BURST_FRAMES: '1000',
+    });
+    try {
+      const faces = scene('face');
+      const busy = await Promise.all([1, 2, 3].map(() => TestClient.connect(t.url)));
+      const feeding = setInterval(() => busy.forEach((c) => c.sendFrame(faces[0])), 250);
+      let refused: TestClient | null = null;
+      for (let i = 0; i < 30 && !refused; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        const c = await TestClient.connect(t.url, null);
+        c.sendRaw(JSON.stringify({ type: 'hello' }));
+        const first = await c.waitFor((m) => m.type === 'welcome' || m.type === 'error');
+        if (first.type === 'error') refused = c;
+        else c.close();
+      }
+      clearInterval(feeding);
+      expect(refused).not.toBeNull();
+      expect(refused!.errors()[0]).toMatchObject({ code: 'overloaded', fatal: true });
+      expect((await refused!.waitForClose()).code).toBe(1013);
+      expect(t.logs.some((l) => l.event === 'overload' && l.accepting === false)).toBe(true);
+      // The instance tells the load balancer too.
+      expect((await fetch(`${t.base}/readyz`)).status).toBe(503);
+      busy.forEach((c) => c.close());
+      // With the load gone the queue drains and sessions are accepted again.
+      let accepted = false;
+      for (let i = 0; i < 40 && !accepted; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        accepted = (await fetch(`${t.base}/readyz`)).status === 200;
+      }
+      expect(accepted).toBe(true);
+      const c = await TestClient.connect(t.url);
+      expect(c.welcome).toBeDefined();
+      c.close();
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
+});

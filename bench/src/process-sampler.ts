@@ -2,6 +2,8 @@
  * CPU and resident memory of the server, its workers and the generator
  * itself, sampled from /proc once a second over a measurement window.
  */
+import fs from 'node:fs';
+import os from 'node:os';
 import { readProcessStats, type ProcessStats } from '../../dist/utils/process-stats.js';
 
 export interface ProcessUsage {
@@ -13,6 +15,20 @@ export interface ProcessUsage {
   rssMaxMB: number;
 }
 
+/** Busy and total CPU time of the whole machine, from the first line of /proc/stat (clock ticks). */
+export function readMachineCpu(text?: string): { busy: number; total: number } | null {
+  try {
+    const line = (text ?? fs.readFileSync('/proc/stat', 'utf8')).split('\n')[0];
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = v[3] + (v[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return null;
+  }
+}
+
 export interface Usage {
   server: ProcessUsage | null;
   workers: ProcessUsage[];
@@ -21,6 +37,12 @@ export interface Usage {
   serverRss: Array<[number, number]>;
   /** Least-squares slope of the server's RSS, MB per minute. */
   serverRssSlopeMBPerMin: number | null;
+  /** The whole machine's busy CPU over the window, in % of one core (200 = both cores of a 2-core machine). */
+  machineCpuPercent: number | null;
+  /** Busy CPU of every other process on the machine (machine − server − workers − generator), % of one core. */
+  othersCpuPercent: number | null;
+  /** 1-minute load average at the end of the window. */
+  loadAverage: number;
 }
 
 const MB = 1024 * 1024;
@@ -54,6 +76,7 @@ export class ProcessSampler {
   private readonly rss: Array<[number, number]> = [];
   private timer: NodeJS.Timeout | null = null;
   private startedAt = 0;
+  private machineStart: { busy: number; total: number } | null = null;
 
   constructor(
     private readonly serverPid: number,
@@ -63,6 +86,7 @@ export class ProcessSampler {
 
   start(): void {
     this.startedAt = Date.now();
+    this.machineStart = readMachineCpu();
     this.sample();
     this.timer = setInterval(() => this.sample(), this.intervalMs);
   }
@@ -84,12 +108,23 @@ export class ProcessSampler {
     };
     const workers = [...this.tracks.keys()].filter((p) => p !== this.serverPid && p !== process.pid);
     const s = slope(this.rss);
+    const machineEnd = readMachineCpu();
+    const m0 = this.machineStart;
+    const machineCpuPercent =
+      m0 && machineEnd && machineEnd.total > m0.total ? r1(((machineEnd.busy - m0.busy) / (machineEnd.total - m0.total)) * os.availableParallelism() * 100) : null;
+    const server = usage(this.serverPid);
+    const workerUsage = workers.map(usage).filter((u): u is ProcessUsage => u !== null);
+    const generator = usage(process.pid);
+    const mine = [server, generator, ...workerUsage].reduce((a, u) => a + (u?.cpuPercent ?? 0), 0);
     return {
-      server: usage(this.serverPid),
-      workers: workers.map(usage).filter((u): u is ProcessUsage => u !== null),
-      generator: usage(process.pid),
+      server,
+      workers: workerUsage,
+      generator,
       serverRss: this.rss,
       serverRssSlopeMBPerMin: s === null ? null : Math.round(s * 60 * 100) / 100,
+      machineCpuPercent,
+      othersCpuPercent: machineCpuPercent === null ? null : r1(Math.max(0, machineCpuPercent - mine)),
+      loadAverage: Math.round(os.loadavg()[0] * 100) / 100,
     };
   }
 

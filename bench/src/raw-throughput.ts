@@ -40,6 +40,9 @@ export interface RawResult {
   /** Request → answer per unit, as seen by the Worker class (model time included). */
   roundTripMsPerUnit: LatencySummary | null;
   workerUsage: ProcessUsage[];
+  /** CPU of other processes on the machine meanwhile (the bench process itself excluded), % of one core. */
+  othersCpuPercent: number | null;
+  loadAverage: number | null;
 }
 
 /** A logger for the workers' own output: warnings to stderr, nothing else. */
@@ -142,6 +145,8 @@ export async function measureRawThroughput(o: RawOptions): Promise<RawResult> {
       modelMsPerUnit: modelMs.summary(),
       roundTripMsPerUnit: roundTrip.summary(),
       workerUsage: usage?.workers ?? [],
+      othersCpuPercent: usage?.othersCpuPercent ?? null,
+      loadAverage: usage?.loadAverage ?? null,
     };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));

@@ -86,6 +86,10 @@ export interface StepReport {
   generator: ProcessUsage | null;
   serverRssSlopeMBPerMin: number | null;
   serverRss: Array<[number, number]>;
+  /** Busy CPU of the whole machine and of processes other than the bench's over the window, % of one core. */
+  machineCpuPercent: number | null;
+  othersCpuPercent: number | null;
+  loadAverage: number | null;
   serverSide: ServerSideFigures | null;
   throttledSessions: number;
   minFps: number | null;
@@ -343,6 +347,9 @@ export function buildStepReport(i: StepInputs): StepReport {
     generator: i.usage?.generator ?? null,
     serverRssSlopeMBPerMin: i.usage?.serverRssSlopeMBPerMin ?? null,
     serverRss: i.usage?.serverRss ?? [],
+    machineCpuPercent: i.usage?.machineCpuPercent ?? null,
+    othersCpuPercent: i.usage?.othersCpuPercent ?? null,
+    loadAverage: i.usage?.loadAverage ?? null,
     serverSide: serverSideFigures(i.metricsBefore, i.metricsAfter),
     throttledSessions,
     minFps,
@@ -424,7 +431,7 @@ export function formatReport(r: BenchReport): string {
   );
   if (r.raw) {
     out.push(
-      `raw model throughput: ${r.raw.framesPerSecond} frames/s (${r.raw.workers} workers, ${r.raw.seconds} s, no server); model time per unit p50 ${f(r.raw.modelMsPerUnit?.p50, 1)} ms, p99 ${f(r.raw.modelMsPerUnit?.p99, 1)} ms; IPC round trip p50 ${f(r.raw.roundTripMsPerUnit?.p50, 1)} ms`,
+      `raw model throughput: ${r.raw.framesPerSecond} frames/s (${r.raw.workers} workers, ${r.raw.seconds} s, no server); model time per unit p50 ${f(r.raw.modelMsPerUnit?.p50, 1)} ms, p99 ${f(r.raw.modelMsPerUnit?.p99, 1)} ms; IPC round trip p50 ${f(r.raw.roundTripMsPerUnit?.p50, 1)} ms; worker CPU ${r.raw.workerUsage.map((w) => f(w.cpuPercent)).join('/')}%; other processes ${f(r.raw.othersCpuPercent)}% CPU`,
     );
   }
   if (r.steps.length > 0) {
@@ -471,6 +478,7 @@ export function formatReport(r: BenchReport): string {
           `server side: queue wait mean ${f(ss.queueWaitMeanMs, 1)} ms (p95 ≈ ${f(ss.queueWaitP95Ms, 0)}), IPC mean ${f(ss.ipcMeanMs, 1)} ms of which model ${f(ss.modelMeanMs, 1)}, event-loop lag p99 ${f(ss.eventLoopLagP99Ms, 1)} ms`,
         );
       }
+      if (s.othersCpuPercent !== null) notes.push(`other processes ${f(s.othersCpuPercent)}% CPU (machine ${f(s.machineCpuPercent)}%, load ${f(s.loadAverage, 2)})`);
       if (s.sendLagMs) notes.push(`generator send lag p99 ${f(s.sendLagMs.p99, 1)} ms, max ${f(s.sendLagMs.max, 0)} ms`);
       if (s.serverRssSlopeMBPerMin !== null) notes.push(`server RSS ${f(s.server?.rssStartMB)} → ${f(s.server?.rssEndMB)} MB (slope ${s.serverRssSlopeMBPerMin} MB/min)`);
       out.push(`  N=${s.sessions}: ${notes.join(' · ')}`);

@@ -107,20 +107,15 @@ export class FrameHandler {
     }
   }
 
-  /** End of session: hand on everything held and close the open batch and window. */
-  finish(session: Session): void {
+  /**
+   * Hand on every frame held and cut the open batch into a unit: at the end
+   * of a session (`closeWindow`), or when draining (the window stays open:
+   * the session goes on elsewhere in the same alignment).
+   */
+  handOn(session: Session, closeWindow: boolean): void {
     const now = nowMs();
     this.forward(session, session.reorder.drain(), now);
-    const unit = session.units.flush(now);
-    if (unit) this.models.enqueue(session, unit);
-    this.waiting.delete(session);
-  }
-
-  /** Drain: hand on what waits for order and cut the open batch, keeping the window open. */
-  flushHeld(session: Session): void {
-    const now = nowMs();
-    this.forward(session, session.reorder.drain(), now);
-    const unit = session.units.cutPartial(now);
+    const unit = closeWindow ? session.units.flush(now) : session.units.cutPartial(now);
     if (unit) this.models.enqueue(session, unit);
     this.waiting.delete(session);
   }

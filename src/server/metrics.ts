@@ -18,6 +18,7 @@ import type { FrameHandlerHooks } from '../handler/frame-handler.js';
 import type { LoadMonitor } from '../handler/load-monitor.js';
 import type { ModelHandler, ModelHandlerHooks } from '../handler/model-handler.js';
 import type { RestartCause, WorkerPool } from '../ipc/worker-pool.js';
+import type { SessionStore } from './session-store.js';
 import { nowMs } from '../utils/timing.js';
 import { readProcessStats, type ProcessStats } from '../utils/process-stats.js';
 import type { Route } from './http-server.js';
@@ -60,6 +61,8 @@ export interface MetricsSources {
   load: Pick<LoadMonitor, 'current'>;
   /** What /readyz answers. */
   ready(): boolean;
+  /** The session store: Redis reachable or not, records waiting to be written. */
+  store: Pick<SessionStore, 'status'>;
 }
 
 export interface WorkerStats extends ProcessStats {
@@ -338,6 +341,8 @@ export class Metrics {
     gauge('throttle_fps', 'Frames per second clients are asked to send now (below FPS while overloaded).', (s) => s.load.current.fps);
     gauge('accepting_sessions', '1 while new sessions are accepted, 0 while refused for overload.', (s) => (s.load.current.accepting ? 1 : 0));
     gauge('ready', '1 while /readyz answers 200.', (s) => (s.ready() ? 1 : 0));
+    gauge('session_store_up', '1 while the session store is reachable (always 1 for the in-memory store).', (s) => (s.store.status().healthy ? 1 : 0));
+    gauge('session_store_pending_records', 'Session records waiting for the store to come back.', (s) => s.store.status().pending);
   }
 }
 

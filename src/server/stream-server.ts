@@ -151,7 +151,7 @@ export class StreamServer {
   async drain(timeoutMs: number, retryAfterMs: number): Promise<void> {
     this.draining = true;
     const { frames, store, logger } = this.deps;
-    for (const session of this.sessions.values()) if (!session.ending) frames.flushHeld(session);
+    for (const session of this.sessions.values()) if (!session.ending) frames.handOn(session, false);
     if (!this.allIdle()) {
       await new Promise<void>((resolve) => {
         this.drainWaiters.push(resolve);
@@ -342,7 +342,7 @@ export class StreamServer {
   private endSession(session: Session): void {
     if (session.ending) return;
     session.ending = true;
-    this.deps.frames.finish(session);
+    this.deps.frames.handOn(session, true);
     if (session.idle) this.finishSession(session);
   }
 
