@@ -145,7 +145,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
           instance: config.INSTANCE_ID,
         });
       },
-      [`${SESSIONS_PATH}*`]: sessionsRoute(auth, sessions),
+      [`${SESSIONS_PATH}*`]: sessionsRoute(auth, sessions, store, stream.sessionOptions),
       ...(separateOps ? {} : opsRoutes),
     },
     WEB_ROOT,

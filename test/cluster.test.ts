@@ -58,6 +58,13 @@ describe('two instances behind nginx with sessions in Redis', () => {
     for (const inst of instances) expect(inst.logs.filter((l) => l.event === 'session_open').length).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 2500));
     const victim = instances[0];
+    // With Redis, any instance answers for any session.
+    const onVictim = victim.logs.find((l) => l.event === 'session_open')!.sessionId;
+    const res = await fetch(`http://127.0.0.1:${instances[1].port}/v1/sessions/${onVictim}`);
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body).toMatchObject({ sessionId: onVictim, state: 'elsewhere' });
+    expect(body.summary.results).toBeGreaterThan(0);
     fail(victim);
     await new Promise((r) => setTimeout(r, 4000));
     return { clients, victim };

@@ -11,6 +11,8 @@ export declare const FORMAT_JPEG: 1;
 export declare const CLIENT_VERSION: string;
 /** Close codes after which the client does not reconnect. */
 export declare const NO_RETRY_CLOSE_CODES: readonly number[];
+/** The `retryAfterMs` of a 1012 close reason (JSON), or 0. */
+export declare function retryAfterOf(reason: string): number;
 
 export type Status = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
 export type State = 'focused' | 'distracted' | 'drowsy' | 'absent' | 'unknown';

@@ -19,7 +19,7 @@ export const FORMAT_JPEG = 1;
 export const CLIENT_VERSION = '0.1.0';
 
 /** Close codes after which reconnecting cannot help: policy (hello_required), message too big, unauthorized. */
-export const NO_RETRY_CLOSE_CODES = Object.freeze([1008, 1009, 4401]);
+export const NO_RETRY_CLOSE_CODES = Object.freeze([1008, 1009, 4401, 4409, 4429]);
 /** 1013 means "try again later": the first retry waits at least this long. */
 const OVERLOADED_MIN_DELAY_MS = 5000;
 /** A connection that stayed up this long resets the backoff. */
@@ -61,6 +61,19 @@ export function encodeFrame(seq, captureTs, jpeg) {
 export function backoffDelay(attempt, { baseMs, capMs }, random = Math.random) {
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30));
   return Math.floor(random() * ceiling);
+}
+
+/**
+ * The `retryAfterMs` of a close reason such as `{"reason":"restart","retryAfterMs":1000}`, or 0.
+ * @param {string} reason
+ */
+export function retryAfterOf(reason) {
+  try {
+    const v = JSON.parse(reason).retryAfterMs;
+    return typeof v === 'number' && v >= 0 ? v : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /**
@@ -625,7 +638,7 @@ export class JipjungClient extends EventTarget {
     }
     if (!shouldReconnect(code, this.summary !== null)) {
       /** @type {Record<number, string>} */
-      const codes = { 1008: 'policy_violation', 1009: 'message_too_big', 4401: 'unauthorized' };
+      const codes = { 1008: 'policy_violation', 1009: 'message_too_big', 4401: 'unauthorized', 4409: 'session_replaced', 4429: 'too_many_sessions' };
       if (code !== 1000) {
         this.emit('error', { code: codes[code] ?? 'closed', message: `the server closed the connection (${code}${reason ? `: ${reason}` : ''})`, fatal: true, source: 'client', closeCode: code });
       }
@@ -637,6 +650,8 @@ export class JipjungClient extends EventTarget {
     if (upMs >= STABLE_CONNECTION_MS) this.attempt = 0;
     let delayMs = backoffDelay(this.attempt, { baseMs: this.options.retryBaseMs, capMs: this.options.retryCapMs });
     if (code === 1013) delayMs = Math.max(delayMs, Math.min(OVERLOADED_MIN_DELAY_MS, this.options.retryCapMs));
+    // A draining server (1012) suggests when to come back, in a JSON reason.
+    if (code === 1012) delayMs = Math.max(delayMs, Math.min(retryAfterOf(reason), this.options.retryCapMs));
     this.attempt++;
     this.stats.reconnects++;
     if (!opened) {

@@ -83,10 +83,13 @@ DEFAULTS: dict[str, Any] = {
     "trackScore": 0.6,
     "trackGap": 10,
     "redetectEvery": 5,
-    # While nobody is in view, the whole frame is scanned at least this
-    # often (a returning student is found within this time), not on every
-    # frame: at 5 fps, 0.4 s = every third frame.
+    # Once nobody has been in view for absentScanAfterSeconds, the whole
+    # frame is scanned at least every absentScanSeconds (a returning student
+    # is found within this time), not on every frame: at 5 fps, 0.4 s =
+    # every third frame. Before that, every frame (a detector miss or a
+    # session's first frames cost no delay).
     "absentScanSeconds": 0.4,
+    "absentScanAfterSeconds": 2.0,
     # A whole-frame candidate that failed verification is not verified again
     # for this long while the whole-frame pass keeps finding it at the same
     # place (IoU >= 0.5) with about the same score (+-0.05).
@@ -142,13 +145,16 @@ def _valid_track(track: Any) -> dict[str, Any] | None:
 
 def _valid_scan(raw: Any) -> dict[str, Any]:
     """The context's whole-frame scan memory if well-formed, else an empty
-    one: ``seq`` of the last whole-frame scan and ``rejected`` candidates,
-    each ``[x, y, w, h, score, seq]`` (box normalised to the frame)."""
-    out: dict[str, Any] = {"seq": None, "rejected": []}
+    one: ``seq`` of the last whole-frame scan, ``empty`` the seq since which
+    the scans found nobody (None: someone was found), and ``rejected``
+    candidates, each ``[x, y, w, h, score, seq]`` (box normalised to the
+    frame)."""
+    out: dict[str, Any] = {"seq": None, "empty": None, "rejected": []}
     if not isinstance(raw, dict):
         return out
-    if isinstance(raw.get("seq"), int):
-        out["seq"] = raw["seq"]
+    for key in ("seq", "empty"):
+        if isinstance(raw.get(key), int):
+            out[key] = raw[key]
     for r in raw.get("rejected") or ():
         try:
             v = [float(x) for x in r]
@@ -216,12 +222,15 @@ class ConcentrationModel(Model):
                 faces.append(r)
         if tracked is not None:
             scan = seq - track.get("scanSeq", -10**9) >= o["redetectEvery"]
-        elif track is not None or memory is None or memory["seq"] is None:
+        elif track is not None or memory is None or memory["seq"] is None or memory["empty"] is None:
             scan = True  # the face was just lost (or nothing is known): look everywhere now
         else:
-            # Nobody in view at the last scan: scan again within absentScanSeconds.
+            empty_for = seq - memory["empty"]
             every = 1 + int(o["absentScanSeconds"] * fps + 1e-9)
-            scan = not (0 < seq - memory["seq"] < every)
+            if not 0 <= empty_for or empty_for < o["absentScanAfterSeconds"] * fps - 1e-9:
+                scan = True  # only just empty: maybe a detector miss
+            else:
+                scan = not (0 < seq - memory["seq"] < every)  # nobody for a while
         if scan:
             rejected = []
             if memory is not None:
@@ -243,6 +252,10 @@ class ConcentrationModel(Model):
             if memory is not None:
                 memory["seq"] = seq
                 memory["rejected"] = rejected[-8:]
+                if faces:
+                    memory["empty"] = None
+                elif memory["empty"] is None or seq < memory["empty"]:
+                    memory["empty"] = seq
         faces = [f for f in faces if np.all(np.isfinite(f.box)) and np.all(np.isfinite(f.keypoints))]
         student = None
         if faces:

@@ -2,16 +2,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AuthError, bearerToken, SESSIONS_READ_SCOPE, type Authenticator } from './auth.js';
 import { sendJson } from './http-server.js';
 import type { SessionRegistry } from './session-registry.js';
+import type { SessionStore } from './session-store.js';
+import { Session, type SessionOptions } from './session.js';
 
 export const SESSIONS_PATH = '/v1/sessions/';
 
 /**
  * GET /v1/sessions/:id: the session's summary and window results, for the
- * platform. Readable with a token of the session's own user, or a service
+ * platform, from this instance or, with Redis, from whichever holds it. Readable with a token of the session's own user, or a service
  * token with the `sessions:read` scope; open in demo mode. An unknown
  * session and one the caller may not read get the same 404.
  */
-export function sessionsRoute(auth: Authenticator, sessions: SessionRegistry) {
+export function sessionsRoute(auth: Authenticator, sessions: SessionRegistry, store: SessionStore, options: SessionOptions) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const id = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname.slice(SESSIONS_PATH.length));
     let identity;
@@ -22,9 +24,20 @@ export function sessionsRoute(auth: Authenticator, sessions: SessionRegistry) {
       return;
     }
     const live = sessions.get(id);
+    const ended = live ? undefined : sessions.getEnded(id);
+    // Neither here nor ended here: another instance may hold it (with Redis).
+    const stored = live || ended ? null : await store.load(id);
     const record = live
       ? { sessionId: live.id, userId: live.userId, state: live.attached ? 'attached' : 'detached', summary: live.summary(), windows: live.windows }
-      : ((e) => e && { sessionId: e.id, userId: e.userId, state: 'ended', summary: e.summary, windows: e.windows })(sessions.getEnded(id));
+      : ended
+        ? { sessionId: ended.id, userId: ended.userId, state: 'ended', summary: ended.summary, windows: ended.windows }
+        : stored && {
+            sessionId: stored.id,
+            userId: stored.userId,
+            state: stored.ended ? 'ended' : 'elsewhere',
+            summary: Session.fromRecord(options, stored).summary(),
+            windows: stored.windows,
+          };
     const allowed = record && (auth.mode === 'demo' || identity.userId === record.userId || identity.scopes.includes(SESSIONS_READ_SCOPE));
     if (!record || !allowed) {
       sendJson(res, 404, { error: 'not_found' });

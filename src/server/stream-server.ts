@@ -50,7 +50,7 @@ export class StreamServer {
   readonly wss: WebSocketServer;
   readonly sessions: SessionRegistry;
   /** The socket each attached session belongs to. */
-  private readonly owners = new WeakMap<Session, WebSocket>();
+  private readonly owners = new WeakMap<Session, Connection>();
   private readonly allowedOrigins: Set<string>;
   private readonly perAddress = new Map<string, number>();
   private draining = false;
@@ -59,7 +59,7 @@ export class StreamServer {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly loadTimer: NodeJS.Timeout;
   private readonly alive = new WeakSet<WebSocket>();
-  private readonly sessionOptions: SessionOptions;
+  readonly sessionOptions: SessionOptions;
 
   constructor(private readonly deps: StreamServerDeps) {
     this.sessions = deps.sessions;
@@ -100,7 +100,7 @@ export class StreamServer {
       const session = this.sessions.get(sessionId);
       if (!session) return;
       this.deps.logger.info({ event: 'session_taken_over', sessionId }, 'session resumed on another instance');
-      session.disconnect(errorSpec('session_replaced').closeCode ?? 4409, 'session_replaced');
+      this.owners.get(session)?.fail('session_replaced');
       session.ending = true; // no summary, no more saves
       this.closeSession(session, 4409, 'session_replaced', false);
     });
@@ -248,7 +248,7 @@ export class StreamServer {
       },
       onBye: (session) => this.endSession(session),
       onClose: (session, code, reason) => {
-        if (!session || this.owners.get(session) !== ws) return; // taken over by a newer connection
+        if (!session || this.owners.get(session)?.ws !== ws) return; // taken over by a newer connection
         this.owners.delete(session);
         if (session.ending || !this.sessions.has(session.id)) this.closeSession(session, code, reason);
         else {
@@ -291,7 +291,7 @@ export class StreamServer {
       const previous = this.owners.get(session);
       if (previous) {
         this.owners.delete(session);
-        previous.close(errorSpec('session_replaced').closeCode, 'session_replaced');
+        previous.fail('session_replaced');
       }
     } else {
       if (!this.deps.load.current.accepting) return 'overloaded';
@@ -300,7 +300,7 @@ export class StreamServer {
       session = new Session(this.sessionOptions, identity.userId, newResumeToken());
       this.sessions.add(session);
     }
-    this.owners.set(session, connection.ws);
+    this.owners.set(session, connection);
     const welcome = {
       type: 'welcome',
       protocol: PROTOCOL_VERSION,
@@ -309,7 +309,8 @@ export class StreamServer {
       resumed: claimed !== null,
       // The resultId the next result will carry: a resuming client knows what it missed.
       nextResultId: session.nextResultId,
-      fps: session.fps,
+      // The most the client may send; a `throttle` right after says if it must send less now.
+      fps: config.FPS,
       batchFrames: config.BATCH_FRAMES,
       windowFrames: config.WINDOW_FRAMES,
       maxFrameBytes: config.MAX_FRAME_BYTES,
@@ -322,7 +323,10 @@ export class StreamServer {
       (code, reason) => connection.ws.close(code, reason),
       claimed ? { lastResultId: hello.lastResultId } : undefined,
     );
-    if (session.fps !== this.deps.load.current.fps) this.throttle(session, this.deps.load.current.fps);
+    // The welcome announced the configured fps: a session that must send less now is told at once.
+    const fps = this.deps.load.current.fps;
+    if (session.fps !== fps) this.throttle(session, fps);
+    else if (fps < config.FPS) session.send({ type: 'throttle', fps, reason: 'overloaded' });
     logger.info(
       {
         event: 'session_open',

@@ -13,6 +13,7 @@ import {
   encodeFrame,
   FRAME_HEADER_BYTES,
   NO_RETRY_CLOSE_CODES,
+  retryAfterOf,
   shouldReconnect,
 } from '../../web/jipjung-client.js';
 
@@ -41,7 +42,9 @@ describe('client frame header', () => {
 
 describe('reconnect rules', () => {
   it('does not retry policy, too-big and unauthorized closes, nor a session the server ended', () => {
-    expect([...NO_RETRY_CLOSE_CODES].sort()).toEqual([1008, 1009, 4401]);
+    expect([...NO_RETRY_CLOSE_CODES].sort()).toEqual([1008, 1009, 4401, 4409, 4429]);
+    expect(retryAfterOf(JSON.stringify({ reason: "restart", retryAfterMs: 1500 }))).toBe(1500);
+    expect(retryAfterOf("going away")).toBe(0);
     for (const code of [1008, 1009, 4401]) expect(shouldReconnect(code)).toBe(false);
     expect(shouldReconnect(1000, true)).toBe(false);
   });

@@ -102,4 +102,38 @@ describe('demo page reconnect', () => {
     expect(errors.filter((e) => !/WebSocket connection to .* failed/.test(e))).toEqual([]);
     await page.close();
   });
+
+  it('a dropped connection resumes the same session: results and seqs go on where they were', async () => {
+    const app = apps[apps.length - 1];
+    const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    page.setDefaultTimeout(10_000);
+    const sockets = new SocketLog(page);
+    await page.goto(`http://localhost:${app.app.port}/?retryCapMs=1000`);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.click('#start');
+    await page.waitForFunction(() => (window as any).jipjung.results.filter((r: any) => r.kind === 'batch').length >= 2, null, { timeout: 10_000 });
+    const first: string = await page.evaluate(() => (window as any).jipjung.client.sessionId);
+
+    // The network drops the connection (no close frame): the server keeps the session for RESUME_TTL_MS.
+    for (const ws of app.app.stream.wss.clients) ws.terminate();
+    await page.waitForFunction(() => (window as any).jipjung.sessions.length === 2, null, { timeout: 15_000 });
+    const session = await page.evaluate(() => (window as any).jipjung.sessions[1]);
+    expect(session).toMatchObject({ kind: 'resumed', sessionId: first });
+    await page.waitForFunction(
+      (n) => (window as any).jipjung.results.filter((r: any) => r.kind === 'batch').length >= n,
+      (await batchesOf(page, first)).length + 2,
+      { timeout: 10_000 },
+    );
+    // resultIds have no repeats and no holes across the drop.
+    const ids: number[] = await page.evaluate(() => (window as any).jipjung.results.map((r: any) => r.resultId));
+    expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => i + 1));
+    // The hello asked for the session with its resume token; seqs went on instead of restarting.
+    const hello = sockets.hellos().at(-1);
+    expect(hello).toMatchObject({ sessionId: first, resumeToken: expect.any(String) });
+    const after = sockets.framesOn(sockets.sockets.length - 1);
+    const before = sockets.framesOn(0);
+    expect(after[0].header.seq).toBeGreaterThan(before.at(-1)!.header.seq);
+    await screenshot(page, 'reconnect-resumed');
+    await page.close();
+  });
 });

@@ -1,0 +1,121 @@
+"""The shortcuts that make the default model fast must not change what it
+finds: the LUT input conversion, eyes on the reduced decode, sparse scans of
+an empty scene and the memory of rejected candidates."""
+
+import unittest
+
+import cv2
+import numpy as np
+
+from jipjung_model.blazeface import LEFT_EYE, RIGHT_EYE
+from jipjung_model.default_model import ConcentrationModel
+from jipjung_model.eyes import eye_openness
+from jipjung_model.interface import FORMAT_JPEG, Frame, Unit
+from tests.frames import canvas
+
+_MODEL = None
+
+
+def model() -> ConcentrationModel:
+    global _MODEL
+    if _MODEL is None:
+        _MODEL = ConcentrationModel()
+        _MODEL.load({})
+    return _MODEL
+
+
+def session(frames: list[bytes], context=None, first_seq: int = 0):
+    """Runs frames in units of 5, counting the network passes per frame."""
+    m = model()
+    passes, counts, entries = [0], [], []
+    run = m.detector._run
+
+    def counted(square):
+        passes[0] += 1
+        return run(square)
+
+    m.detector._run = counted
+    try:
+        for start in range(0, len(frames), 5):
+            chunk = frames[start:start + 5]
+            unit = Unit([Frame(first_seq + start + i, 1.7e12 + 200.0 * (start + i), FORMAT_JPEG, d)
+                         for i, d in enumerate(chunk)], closes_window=False, fps=5.0)
+            before = passes[0]
+            result = m.analyse(unit, context)
+            context = result.context
+            counts.append((passes[0] - before) / len(chunk))
+            entries.extend(result.frames)
+    finally:
+        del m.detector._run
+    return entries, counts, context
+
+
+class InputConversionTest(unittest.TestCase):
+    def test_lut_matches_arithmetic(self):
+        det = model().detector
+        square = np.random.default_rng(1).integers(0, 256, (det.size, det.size, 3), dtype=np.uint8)
+        det._run(square)
+        want = square[..., ::-1].astype(np.float32) * (2.0 / 255.0) - 1.0
+        np.testing.assert_allclose(det._input[0], want, atol=1e-6)
+
+
+class ReducedEyesTest(unittest.TestCase):
+    def test_reduced_decode_reads_like_full_size(self):
+        # The eye measure on the 320x240 detection image (bicubic) against a
+        # second full-size decode: within 0.08 on an open-eyed face.
+        for kw in ({}, {"scale": 0.45}, {"scale": 1.0}, {"angle": 20}):
+            data = canvas("astronaut", **kw)
+            small = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_2)
+            _, face, _, _ = model()._find_faces(small, 0, None)
+            self.assertIsNotNone(face, kw)
+            kp = face.keypoints
+            full = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+            want = eye_openness(full, kp[RIGHT_EYE] * 2, kp[LEFT_EYE] * 2)
+            got = eye_openness(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), kp[RIGHT_EYE], kp[LEFT_EYE], 2)
+            for g, w in zip(got, want):
+                self.assertLess(abs(g - w), 0.08, (kw, got, want))
+                self.assertGreater(g, 0.45, (kw, got))
+
+
+class SparseScanTest(unittest.TestCase):
+    def test_empty_scene_scanned_sparsely_and_student_noticed(self):
+        empty = [canvas("coffee", seed=i) for i in range(20)]
+        entries, counts, context = session(empty)
+        self.assertTrue(all(e["state"] == "absent" for e in entries))
+        # After the first 2 s: a scan every third frame, and the coffee
+        # cup's false candidate is not verified again on every scan.
+        self.assertLess(sum(counts[2:]) / len(counts[2:]), 0.7, counts)
+        # A returning student is found within absentScanSeconds (0.4 s, 2 frames).
+        back = [canvas("astronaut", seed=100 + i) for i in range(5)]
+        entries, _, _ = session(back, context, first_seq=20)
+        first = next(i for i, e in enumerate(entries) if e["face"])
+        self.assertLessEqual(first, 2, [e["face"] for e in entries])
+
+    def test_bad_scan_memory_ignored(self):
+        data = canvas("astronaut")
+        for scan in ("x", {"seq": "a", "empty": [], "rejected": [[0, 0, 1]]},
+                     {"seq": 0, "empty": 0, "rejected": [[0.1, 0.1, 0.2, 0.2, float("nan"), 0], "y"]}):
+            entries, _, _ = session([data], context={"scan": scan}, first_seq=1)
+            self.assertTrue(entries[0]["face"], scan)
+
+    def test_rejected_candidate_not_reverified_within_memory(self):
+        m = model()
+        data = canvas("coffee")
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_2)
+        memory = {"seq": None, "empty": None, "rejected": []}
+        m._find_faces(image, 0, None, memory)
+        self.assertTrue(memory["rejected"], "the fixture should give a false candidate")
+        calls = []
+        verify = m._verify
+        m._verify = lambda *a: calls.append(1) or verify(*a)
+        try:
+            m._find_faces(image, 1, None, memory)
+            self.assertEqual(calls, [])
+            m._find_faces(image, 1 + int(m.options["rejectMemorySeconds"] * 5), None, memory)
+            self.assertTrue(calls)  # the memory expires
+        finally:
+            del m._verify
+
+
+if __name__ == "__main__":
+    unittest.main()
