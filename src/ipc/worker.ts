@@ -4,7 +4,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../utils/logger.js';
-import { Decoder, encode, MessageType, type AnalyseMeta, type Message, type ResultBody } from './codec.js';
+import { Decoder, encode, IPC_PROTOCOL_VERSION, MessageType, type AnalyseMeta, type Message, type ResultBody } from './codec.js';
 import { MODEL_DIR } from './python.js';
 
 export interface WorkerOptions {
@@ -115,7 +115,11 @@ export class Worker extends EventEmitter {
           return;
         }
         for (const m of messages) {
-          if (m.type === MessageType.Ready) {
+          if (m.type === MessageType.Ready && m.body.protocol !== IPC_PROTOCOL_VERSION) {
+            clearTimeout(startTimer);
+            reject(new Error(`worker speaks IPC protocol ${m.body.protocol}, the server ${IPC_PROTOCOL_VERSION}: the model package and the server do not match`));
+            this.kill();
+          } else if (m.type === MessageType.Ready) {
             clearTimeout(startTimer);
             this.ready = true;
             this.info = { model: m.body.model, version: m.body.version, pid: m.body.pid };
