@@ -26,15 +26,19 @@ Per frame
      that crop scores at least ``trackScore`` (0.6). The whole frame is
      re-scanned every ``redetectEvery`` frames (and whenever the track is
      lost) so that other faces are counted and a better student face can
-     take over. In the common case this costs 1.2 network passes per frame.
+     take over. In the common case this costs 1.2-1.4 network passes per
+     frame. When nobody has been in view for ``absentScanAfterSeconds``
+     (2 s), the whole frame is scanned only every ``absentScanSeconds``
+     (0.4 s), and candidates that failed verification are remembered
+     (``rejectMemorySeconds``) in the context's ``scan`` entry.
 
    ``faces`` counts verified faces; on frames where only the track was
    followed it is 1 or 0. The student face is the verified face with the
    largest ``area * (1 - 0.5 * offCentre)``.
 4. Head pose from the student face's six keypoints (pose.py).
-5. Eye openness of both eyes (eyes.py) on the greyscale frame decoded at
-   full size (a second, greyscale-only decode costs ~0.4 ms; only frames
-   with a plausible face pay it).
+5. Eye openness of both eyes (eyes.py) on the greyscale of the detection
+   image (bicubic; ``eyesFullDecode`` uses a second, full-size greyscale
+   decode instead, ~1.7 ms a 640x480 frame).
 6. State and score over durations, with per-student calibration
    (temporal.py): a look-away becomes ``distracted`` after 2 s, drowsiness
    comes from PERCLOS and long closures, a blink changes nothing.
