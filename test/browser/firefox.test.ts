@@ -1,6 +1,6 @@
 /**
- * The demo page in Firefox (opt-in: set FIREFOX_PATH, e.g. to Debian's
- * /usr/bin/firefox-esr). playwright-core drives only its own Firefox
+ * The demo page in Firefox: Debian's /usr/bin/firefox-esr (installed by
+ * .ci/run), or FIREFOX_PATH; skipped where neither exists. playwright-core drives only its own Firefox
  * build, so this talks WebDriver BiDi to the stock browser directly.
  * Firefox's fake camera shows a flat colour, so the model says `unknown`:
  * the test is about the client working there, not about the model.
@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { ARTIFACTS, tempDir } from './browser.js';
 
-const FIREFOX = process.env.FIREFOX_PATH;
+const FIREFOX = process.env.FIREFOX_PATH ?? (fs.existsSync('/usr/bin/firefox-esr') ? '/usr/bin/firefox-esr' : undefined);
 const BIDI_PORT = 9000 + Math.floor(Math.random() * 900);
 
 /** The smallest WebDriver BiDi client: commands in, results out. */
@@ -44,7 +44,7 @@ class Bidi {
   }
 }
 
-describe.skipIf(!FIREFOX)('demo page in Firefox (FIREFOX_PATH)', () => {
+describe.skipIf(!FIREFOX)('demo page in Firefox', () => {
   let t: TestApp;
   let firefox: ChildProcess;
   let bidi: Bidi;
