@@ -3,7 +3,7 @@
  */
 import path from 'node:path';
 import { ROOT } from './frames.js';
-import { formatReport } from './report.js';
+import { formatReport } from './table.js';
 import { DEFAULTS, runBench, writeOutputs, type RunOptions } from './runner.js';
 
 export const USAGE = `npm run bench -- [options]

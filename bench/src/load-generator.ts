@@ -40,6 +40,8 @@ export interface ClientCounts {
   /** `error` messages by code. */
   errors: Record<string, number>;
   throttles: number;
+  /** When the first throttle below the welcome's fps came, monotonic ms (null: never). */
+  firstThrottleAt: number | null;
   /** Lowest fps a throttle asked for (the welcome's fps when never throttled). */
   minFps: number;
   notices: number;
@@ -117,6 +119,7 @@ export class BenchSession {
     counts: zeroCounts(),
     errors: {},
     throttles: 0,
+    firstThrottleAt: null,
     minFps: 0,
     notices: 0,
     windowBatches: 0,
@@ -256,6 +259,7 @@ export class BenchSession {
         break;
       case 'throttle':
         c.throttles++;
+        if (msg.fps < this.baseFps) c.firstThrottleAt ??= now;
         this.fps = msg.fps;
         c.minFps = Math.min(c.minFps, msg.fps);
         break;

@@ -6,6 +6,7 @@
 import type { LatencySummary } from './histogram.js';
 import type { LoadResult, SessionOutcome, UnitCounts } from './load-generator.js';
 import type { ProcessUsage, Usage } from './process-sampler.js';
+import { histogramQuantile, parsePrometheus } from './prometheus.js';
 import type { RawResult } from './raw-throughput.js';
 
 /** Where every frame sent ended. sent = analysed + shed + rejected + dropped + lost. */
@@ -67,6 +68,11 @@ export interface ServerSideFigures {
   ipcOverheadMeanMs: number | null;
   endToEndMeanMs: number | null;
   eventLoopLagP99Ms: number | null;
+  /** Frame budget in use at the end of the window, and its limit (FRAME_BUDGET_BYTES), MB. */
+  frameBudgetUsedMB: number | null;
+  frameBudgetLimitMB: number | null;
+  /** fps the server asked clients for at the end of the window (FPS when not throttling). */
+  throttleFps: number | null;
 }
 
 export interface StepReport {
@@ -93,6 +99,8 @@ export interface StepReport {
   serverSide: ServerSideFigures | null;
   throttledSessions: number;
   minFps: number | null;
+  /** Seconds from the start of the measurement window to the first throttle (negative: during the ramp). */
+  firstThrottleS: number | null;
   errors: Record<string, number>;
   /** Closes other than 1000 after bye, by code. */
   abnormalCloses: Record<string, number>;
@@ -221,43 +229,6 @@ export function checkArithmetic(sessions: SessionOutcome[], total: FrameAccounti
   return { ok: problems.length === 0, problems: problems.slice(0, 20) };
 }
 
-/** Prometheus text → value by series (`name{labels}`). */
-export function parsePrometheus(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    const v = Number(line.slice(i + 1));
-    if (Number.isFinite(v)) out.set(line.slice(0, i), v);
-  }
-  return out;
-}
-
-/** Quantile of the observations between two scrapes of a Prometheus histogram, interpolated inside its bucket. */
-export function histogramQuantile(before: Map<string, number>, after: Map<string, number>, name: string, q: number): number | null {
-  const buckets: Array<[number, number]> = [];
-  for (const [key, v] of after) {
-    const m = key.startsWith(`${name}_bucket{`) ? /le="([^"]+)"/.exec(key) : null;
-    if (!m) continue;
-    buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]), v - (before.get(key) ?? 0)]);
-  }
-  buckets.sort((a, b) => a[0] - b[0]);
-  const total = buckets.at(-1)?.[1] ?? 0;
-  if (total <= 0) return null;
-  const rank = q * total;
-  let prevLe = 0;
-  let prevCount = 0;
-  for (const [le, count] of buckets) {
-    if (count >= rank) {
-      if (le === Infinity) return prevLe;
-      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1e-9, count - prevCount);
-    }
-    prevLe = le;
-    prevCount = count;
-  }
-  return prevLe;
-}
-
 export function serverSideFigures(before: string | null, after: string | null): ServerSideFigures | null {
   if (!before || !after) return null;
   const b = parsePrometheus(before);
@@ -268,6 +239,7 @@ export function serverSideFigures(before: string | null, after: string | null): 
     return n > 0 ? r2((delta(`${name}_sum`) / n) * 1000) : null;
   };
   const ms = (x: number | null | undefined) => (x === null || x === undefined ? null : r2(x * 1000));
+  const mb = (x: number | undefined) => (x === undefined ? null : r2(x / 1024 ** 2));
   const ipc = meanMs('jipjung_ipc_round_trip_seconds');
   const model = meanMs('jipjung_model_seconds');
   return {
@@ -279,6 +251,9 @@ export function serverSideFigures(before: string | null, after: string | null): 
     ipcOverheadMeanMs: ipc !== null && model !== null ? r2(ipc - model) : null,
     endToEndMeanMs: meanMs('jipjung_end_to_end_seconds'),
     eventLoopLagP99Ms: ms(a.get('nodejs_eventloop_lag_p99_seconds')),
+    frameBudgetUsedMB: mb(a.get('jipjung_frame_budget_used_bytes')),
+    frameBudgetLimitMB: mb(a.get('jipjung_frame_budget_limit_bytes')),
+    throttleFps: a.get('jipjung_throttle_fps') ?? null,
   };
 }
 
@@ -324,7 +299,10 @@ export function buildStepReport(i: StepInputs): StepReport {
   const abnormalCloses: Record<string, number> = {};
   let throttledSessions = 0;
   let minFps: number | null = null;
+  let firstThrottle: number | null = null;
   for (const s of opened) {
+    const t = s.counts.firstThrottleAt;
+    if (t !== null && (firstThrottle === null || t < firstThrottle)) firstThrottle = t;
     for (const [code, n] of Object.entries(s.counts.errors)) add(errors, code, n);
     if (s.closed && s.closed.code !== 1000) add(abnormalCloses, String(s.closed.code));
     if (s.counts.throttles > 0) throttledSessions++;
@@ -353,6 +331,7 @@ export function buildStepReport(i: StepInputs): StepReport {
     serverSide: serverSideFigures(i.metricsBefore, i.metricsAfter),
     throttledSessions,
     minFps,
+    firstThrottleS: firstThrottle === null ? null : r2((firstThrottle - rec.windowFrom) / 1000),
     errors,
     abnormalCloses,
     serverEvents: i.serverEvents,
@@ -386,12 +365,16 @@ export interface BenchReport {
   version: 1;
   startedAt: string;
   command: string;
+  /** The code under test: commit, and files of src/ and model/ changed since it. */
+  source: { commit: string | null; changed: string[] };
   machine: { cpus: number; cpuModel: string; memoryGB: number; node: string; loadAverage: number[]; platform: string };
   model: { name: 'default' | 'noop'; spec: string; options: string; timing: boolean };
   workers: number;
   mode: 'fixed' | 'capacity' | 'idle';
   criteria: Criteria;
   raw: RawResult | null;
+  /** The same measured again after the steps: the machine's speed can drift during a run (shared hosts). */
+  rawAfter: RawResult | null;
   steps: StepReport[];
   /** find-capacity: the largest N that held, and its step. */
   capacity: { sessions: number; analysedPerSecond: number; efficiency: number | null } | null;
@@ -408,97 +391,15 @@ export interface IdleReport {
   generatorRssDeltaMB: number;
 }
 
+/** The raw throughput efficiency is measured against: the mean of the runs before and after the steps. */
+export function rawFramesPerSecond(r: Pick<BenchReport, 'raw' | 'rawAfter'>): number | null {
+  const runs = [r.raw, r.rawAfter].filter((x): x is RawResult => x !== null && x.framesPerSecond > 0);
+  if (runs.length === 0) return null;
+  return Math.round((runs.reduce((a, x) => a + x.framesPerSecond, 0) / runs.length) * 10) / 10;
+}
+
 /** End-to-end analysed frames/s over the raw model throughput. */
-export function efficiency(step: StepReport, raw: RawResult | null): number | null {
-  if (!raw || raw.framesPerSecond <= 0) return null;
-  return Math.round((step.window.analysedPerSecond / raw.framesPerSecond) * 1000) / 1000;
-}
-
-// ── terminal table ──────────────────────────────────────────────────────────
-
-function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  const line = (cells: string[]) => cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ');
-  return [line(headers), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
-
-const f = (x: number | null | undefined, digits = 0) => (x === null || x === undefined ? '–' : x.toFixed(digits));
-
-export function formatReport(r: BenchReport): string {
-  const out: string[] = [];
-  out.push(
-    `jipjung bench · model ${r.model.name} (${r.model.spec}) · ${r.workers} workers · ${r.machine.cpus} CPUs (${r.machine.cpuModel}) · load ${r.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')}`,
-  );
-  if (r.raw) {
-    out.push(
-      `raw model throughput: ${r.raw.framesPerSecond} frames/s (${r.raw.workers} workers, ${r.raw.seconds} s, no server); model time per unit p50 ${f(r.raw.modelMsPerUnit?.p50, 1)} ms, p99 ${f(r.raw.modelMsPerUnit?.p99, 1)} ms; IPC round trip p50 ${f(r.raw.roundTripMsPerUnit?.p50, 1)} ms; worker CPU ${r.raw.workerUsage.map((w) => f(w.cpuPercent)).join('/')}%; other processes ${f(r.raw.othersCpuPercent)}% CPU`,
-    );
-  }
-  if (r.steps.length > 0) {
-    const rows = r.steps.map((s) => [
-      String(s.sessions),
-      String(s.frames.sent),
-      String(s.frames.analysed),
-      String(s.frames.shed),
-      String(s.frames.rejected),
-      String(s.frames.dropped),
-      String(s.frames.lost),
-      f(s.latencyMs?.p50),
-      f(s.latencyMs?.p95),
-      f(s.latencyMs?.p99),
-      f(s.latencyMs?.max),
-      f(s.addedLatencyMs?.p99, 1),
-      s.window.resultsPerSessionPerSecond.toFixed(2),
-      f(s.window.analysedPerSecond, 0),
-      f(s.server?.cpuPercent),
-      f(s.server?.rssMaxMB),
-      s.workers.map((w) => f(w.cpuPercent)).join('/') || '–',
-      s.workers.map((w) => f(w.rssMaxMB)).join('/') || '–',
-      f(s.generator?.cpuPercent),
-      s.held ? 'held' : 'NO',
-    ]);
-    out.push('');
-    out.push(
-      table(
-        ['N', 'sent', 'analysed', 'shed', 'rejected', 'dropped', 'lost', 'p50 ms', 'p95', 'p99', 'max', 'added p99', 'res/s/sess', 'frames/s', 'srv CPU%', 'srv RSS MB', 'worker CPU%', 'worker RSS MB', 'gen CPU%', ''],
-        rows,
-      ),
-    );
-    for (const s of r.steps) {
-      const notes: string[] = [];
-      if (!s.arithmetic.ok) notes.push(`ARITHMETIC: ${s.arithmetic.problems.join('; ')}`);
-      if (s.reasons.length > 0) notes.push(s.reasons.join(', '));
-      if (Object.keys(s.errors).length > 0) notes.push(`errors ${JSON.stringify(s.errors)}`);
-      if (Object.keys(s.frames.droppedByReason).length > 0) notes.push(`dropped ${JSON.stringify(s.frames.droppedByReason)}`);
-      if (s.throttledSessions > 0) notes.push(`${s.throttledSessions} sessions throttled (to ${s.minFps} fps), ${s.frames.withheld} ticks withheld`);
-      if (Object.keys(s.abnormalCloses).length > 0) notes.push(`closes ${JSON.stringify(s.abnormalCloses)}`);
-      if (s.serverSide) {
-        const ss = s.serverSide;
-        notes.push(
-          `server side: queue wait mean ${f(ss.queueWaitMeanMs, 1)} ms (p95 ≈ ${f(ss.queueWaitP95Ms, 0)}), IPC mean ${f(ss.ipcMeanMs, 1)} ms of which model ${f(ss.modelMeanMs, 1)}, event-loop lag p99 ${f(ss.eventLoopLagP99Ms, 1)} ms`,
-        );
-      }
-      if (s.othersCpuPercent !== null) notes.push(`other processes ${f(s.othersCpuPercent)}% CPU (machine ${f(s.machineCpuPercent)}%, load ${f(s.loadAverage, 2)})`);
-      if (s.sendLagMs) notes.push(`generator send lag p99 ${f(s.sendLagMs.p99, 1)} ms, max ${f(s.sendLagMs.max, 0)} ms`);
-      if (s.serverRssSlopeMBPerMin !== null) notes.push(`server RSS ${f(s.server?.rssStartMB)} → ${f(s.server?.rssEndMB)} MB (slope ${s.serverRssSlopeMBPerMin} MB/min)`);
-      out.push(`  N=${s.sessions}: ${notes.join(' · ')}`);
-    }
-  }
-  if (r.capacity) {
-    out.push('');
-    out.push(
-      `capacity: ${r.capacity.sessions} sessions at ${5} fps within p${r.criteria.percentile} ≤ ${r.criteria.targetMs} ms and ≤ ${r.criteria.maxShedFraction * 100}% shed · ${r.capacity.analysedPerSecond} analysed frames/s` +
-        (r.capacity.efficiency !== null ? ` · efficiency ${r.capacity.efficiency} of the raw ${r.raw?.framesPerSecond} frames/s` : ''),
-    );
-  } else if (r.mode === 'capacity') {
-    out.push('');
-    out.push('capacity: no step held the target');
-  }
-  if (r.idle) {
-    const i = r.idle;
-    out.push(
-      `idle sessions: ${i.opened}/${i.sessions} open · server RSS ${i.rssBeforeMB} → ${i.rssAfterMB} MB · ${i.perSessionKB} KB per idle session`,
-    );
-  }
-  return out.join('\n');
+export function efficiency(step: StepReport, rawFps: number | null): number | null {
+  if (!rawFps || rawFps <= 0) return null;
+  return Math.round((step.window.analysedPerSecond / rawFps) * 1000) / 1000;
 }

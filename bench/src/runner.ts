@@ -3,16 +3,18 @@
  * one step per N, each against a fresh server process (so no step inherits
  * another's throttling, queues or heap), and builds the report.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadFrames, ROOT } from './frames.js';
 import { BenchSession, runLoad, StepRecorder } from './load-generator.js';
 import { ProcessSampler } from './process-sampler.js';
-import { measureRawThroughput } from './raw-throughput.js';
+import { measureRawThroughput, type RawResult } from './raw-throughput.js';
 import {
   buildStepReport,
   efficiency,
+  rawFramesPerSecond,
   type BenchReport,
   type Criteria,
   type IdleReport,
@@ -109,6 +111,7 @@ export class Bench {
       version: 1,
       startedAt: new Date().toISOString(),
       command: o.command,
+      source: sourceState(o.serverRoot ?? ROOT),
       machine: {
         cpus: os.availableParallelism(),
         cpuModel: os.cpus()[0]?.model ?? 'unknown',
@@ -122,6 +125,7 @@ export class Bench {
       mode: o.idle !== null ? 'idle' : o.findCapacity ? 'capacity' : 'fixed',
       criteria: o.criteria,
       raw: null,
+      rawAfter: null,
       steps: [],
       capacity: null,
       idle: null,
@@ -130,25 +134,35 @@ export class Bench {
       report.idle = await this.idle(o.idle);
       return report;
     }
-    if (o.rawSeconds > 0) {
-      this.log(`raw model throughput: ${o.workers} workers, ${o.rawWarmupS} s warm-up + ${o.rawSeconds} s, no server`);
-      report.raw = await measureRawThroughput({
-        workers: o.workers,
-        model: this.model.spec,
-        modelPath: this.model.modelPath,
-        modelOptions: this.model.options,
-        images: this.images,
-        seconds: o.rawSeconds,
-        warmupSeconds: o.rawWarmupS,
-      });
-      this.log(`raw model throughput: ${report.raw.framesPerSecond} frames/s`);
-    }
+    report.raw = await this.raw('before the steps');
     if (o.findCapacity) {
       await this.findCapacity(report);
     } else {
       for (const n of o.sessions) report.steps.push(await this.step(n));
     }
+    if (o.rawSeconds > 0 && report.steps.length > 0) report.rawAfter = await this.raw('after the steps');
+    if (report.capacity) {
+      const best = report.steps.find((s) => s.sessions === report.capacity!.sessions)!;
+      report.capacity.efficiency = efficiency(best, rawFramesPerSecond(report));
+    }
     return report;
+  }
+
+  private async raw(label: string): Promise<RawResult | null> {
+    const o = this.o;
+    if (o.rawSeconds <= 0) return null;
+    this.log(`raw model throughput ${label}: ${o.workers} workers, ${o.rawWarmupS} s warm-up + ${o.rawSeconds} s, no server`);
+    const raw = await measureRawThroughput({
+      workers: o.workers,
+      model: this.model.spec,
+      modelPath: this.model.modelPath,
+      modelOptions: this.model.options,
+      images: this.images,
+      seconds: o.rawSeconds,
+      warmupSeconds: o.rawWarmupS,
+    });
+    this.log(`raw model throughput ${label}: ${raw.framesPerSecond} frames/s`);
+    return raw;
   }
 
   private async findCapacity(report: BenchReport): Promise<void> {
@@ -180,7 +194,7 @@ export class Bench {
     }
     const best = held > 0 ? tried.get(held)! : null;
     if (best) {
-      report.capacity = { sessions: held, analysedPerSecond: best.window.analysedPerSecond, efficiency: efficiency(best, report.raw) };
+      report.capacity = { sessions: held, analysedPerSecond: best.window.analysedPerSecond, efficiency: null };
     }
     report.steps.sort((a, b) => a.sessions - b.sessions);
   }
@@ -305,6 +319,15 @@ export class Bench {
   }
 }
 
+function sourceState(root: string): BenchReport['source'] {
+  const git = (args: string[]) => {
+    const r = spawnSync('git', args, { cwd: root, encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() : null;
+  };
+  const changed = git(['status', '--porcelain', '--', 'src', 'model', 'bench/models']);
+  return { commit: git(['rev-parse', '--short', 'HEAD']), changed: changed ? changed.split('\n').map((l) => l.trim()) : [] };
+}
+
 export function runBench(o: RunOptions): Promise<BenchReport> {
   return new Bench(o).run();
 }
@@ -330,7 +353,7 @@ export function writeOutputs(report: BenchReport, jsonPath: string): string | nu
         analysedPerSecond: s.window.analysedPerSecond,
         held: s.held,
       })),
-      { title, targetMs: report.criteria.targetMs, rawFramesPerSecond: report.raw?.framesPerSecond },
+      { title, targetMs: report.criteria.targetMs, rawFramesPerSecond: rawFramesPerSecond(report) ?? undefined },
     ),
   );
   return svgPath;

@@ -146,22 +146,6 @@ def serve(channel: Channel, model: Model) -> int:
             channel.send_bytes(encoded)
 
 
-PIPE_BYTES = 1 << 20
-
-
-def _grow_pipe(fd: int) -> None:
-    """A unit of five 640x480 JPEGs is ~150 KB, more than a pipe's default
-    64 KiB: the server would have to come back to the pipe several times per
-    unit. 1 MiB (Linux's default limit for unprivileged processes) takes a
-    unit in one write."""
-    try:
-        import fcntl
-
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    except (ImportError, AttributeError, OSError):
-        pass  # not Linux, not a pipe, or above the limit: the default size works, only slower
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jipjung_model.worker")
     parser.add_argument("--model", default=os.environ.get("JIPJUNG_MODEL", "jipjung_model.default_model:ConcentrationModel"))
@@ -172,7 +156,6 @@ def main(argv: list[str] | None = None) -> int:
     # mid-unit before it has decided to.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel = Channel(int(os.environ.get("JIPJUNG_IPC_IN", "3")), int(os.environ.get("JIPJUNG_IPC_OUT", "4")))
-    _grow_pipe(channel.fd_in)
     try:
         options = json.loads(args.options)
         model = load_model(args.model)

@@ -19,11 +19,15 @@ interface Job {
 }
 
 /**
- * Units sent to one worker ahead of its answer: the next waits in its pipe,
- * so the worker never idles on a round trip to the server (measured: p99
- * latency of 450 noop sessions 1.3 s → 0.1 s, see docs/performance.md).
+ * Units sent to a fast worker ahead of its answer: the next waits in its
+ * channel, so the worker never idles on a round trip to the server. Only
+ * while the model answers a unit in under PIPELINE_MAX_MODEL_MS: behind a
+ * slow unit, another worker may free first, and a unit waiting inside a
+ * worker is out of the scheduler's sight (docs/performance.md).
  */
 const PIPELINE_DEPTH = 2;
+const PIPELINE_MAX_MODEL_MS = 5;
+const depthOf = (w: Worker) => (w.modelMsAvg < PIPELINE_MAX_MODEL_MS ? PIPELINE_DEPTH : 1);
 
 export type RestartCause = 'crash' | 'timeout' | 'start_failed';
 
@@ -63,7 +67,7 @@ export class WorkerPool extends EventEmitter {
 
   get idleCount(): number {
     let free = 0;
-    for (const w of this.slots) if (w?.ready) free += Math.max(0, PIPELINE_DEPTH - w.inFlight);
+    for (const w of this.slots) if (w?.ready) free += Math.max(0, depthOf(w) - w.inFlight);
     return free - this.queue.length;
   }
 
@@ -102,7 +106,7 @@ export class WorkerPool extends EventEmitter {
     while (this.queue.length > 0) {
       // The ready worker with the fewest units in flight, so an idle worker is served first.
       let worker: Worker | null = null;
-      for (const w of this.slots) if (w?.ready && w.inFlight < PIPELINE_DEPTH && (!worker || w.inFlight < worker.inFlight)) worker = w;
+      for (const w of this.slots) if (w?.ready && w.inFlight < depthOf(w) && (!worker || w.inFlight < worker.inFlight)) worker = w;
       if (!worker) return;
       const job = this.queue.shift()!;
       job.attempts++;

@@ -70,6 +70,9 @@ export class Worker extends EventEmitter {
     return this.pending.size;
   }
 
+  /** Smoothed model time per unit (RESULT.modelMs), ms; Infinity before the first answer. */
+  modelMsAvg = Infinity;
+
   get busy(): boolean {
     return this.pending.size > 0;
   }
@@ -191,7 +194,11 @@ export class Worker extends EventEmitter {
     if (!p) return; // answered after its timeout: already reported
     this.pending.delete(m.id);
     clearTimeout(p.timer);
-    if (m.type === MessageType.Result) p.resolve(m.body);
+    if (m.type === MessageType.Result) {
+      const ms = m.body.modelMs;
+      if (Number.isFinite(ms)) this.modelMsAvg = this.modelMsAvg === Infinity ? ms : 0.9 * this.modelMsAvg + 0.1 * ms;
+      p.resolve(m.body);
+    }
     else p.reject(new WorkerRequestError('model', m.body.message));
   }
 

@@ -1,0 +1,98 @@
+/** The report as a table for the terminal. Pure. */
+import { efficiency, rawFramesPerSecond, type BenchReport } from './report.js';
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  const line = (cells: string[]) => cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ');
+  return [line(headers), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const f = (x: number | null | undefined, digits = 0) => (x === null || x === undefined ? '–' : x.toFixed(digits));
+
+export function formatReport(r: BenchReport): string {
+  const out: string[] = [];
+  out.push(
+    `jipjung bench · model ${r.model.name} (${r.model.spec}) · ${r.workers} workers · ${r.machine.cpus} CPUs (${r.machine.cpuModel}) · load ${r.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')}`,
+  );
+  for (const [label, raw] of [
+    ['before the steps', r.raw],
+    ['after the steps', r.rawAfter],
+  ] as const) {
+    if (!raw) continue;
+    out.push(
+      `raw model throughput ${label}: ${raw.framesPerSecond} frames/s (${raw.workers} workers, ${raw.seconds} s, no server); model time per unit p50 ${f(raw.modelMsPerUnit?.p50, 1)} ms, p99 ${f(raw.modelMsPerUnit?.p99, 1)} ms; IPC round trip p50 ${f(raw.roundTripMsPerUnit?.p50, 1)} ms; worker CPU ${raw.workerUsage.map((w) => f(w.cpuPercent)).join('/')}%; other processes ${f(raw.othersCpuPercent)}% CPU`,
+    );
+  }
+  if (r.steps.length > 0) {
+    const rows = r.steps.map((s) => [
+      String(s.sessions),
+      String(s.frames.sent),
+      String(s.frames.analysed),
+      String(s.frames.shed),
+      String(s.frames.rejected),
+      String(s.frames.dropped),
+      String(s.frames.lost),
+      f(s.latencyMs?.p50),
+      f(s.latencyMs?.p95),
+      f(s.latencyMs?.p99),
+      f(s.latencyMs?.max),
+      f(s.addedLatencyMs?.p99, 1),
+      s.window.resultsPerSessionPerSecond.toFixed(2),
+      f(s.window.analysedPerSecond, 0),
+      f(s.server?.cpuPercent),
+      f(s.server?.rssMaxMB),
+      s.workers.map((w) => f(w.cpuPercent)).join('/') || '–',
+      s.workers.map((w) => f(w.rssMaxMB)).join('/') || '–',
+      f(s.generator?.cpuPercent),
+      s.held ? 'held' : 'NO',
+    ]);
+    const rawFps = rawFramesPerSecond(r);
+    out.push('');
+    out.push(
+      table(
+        ['N', 'sent', 'analysed', 'shed', 'rejected', 'dropped', 'lost', 'p50 ms', 'p95', 'p99', 'max', 'added p99', 'res/s/sess', 'frames/s', 'srv CPU%', 'srv RSS MB', 'worker CPU%', 'worker RSS MB', 'gen CPU%', ''],
+        rows,
+      ),
+    );
+    for (const s of r.steps) {
+      const notes: string[] = [];
+      if (!s.arithmetic.ok) notes.push(`ARITHMETIC: ${s.arithmetic.problems.join('; ')}`);
+      if (s.reasons.length > 0) notes.push(s.reasons.join(', '));
+      if (Object.keys(s.errors).length > 0) notes.push(`errors ${JSON.stringify(s.errors)}`);
+      if (Object.keys(s.frames.droppedByReason).length > 0) notes.push(`dropped ${JSON.stringify(s.frames.droppedByReason)}`);
+      if (s.throttledSessions > 0) {
+        notes.push(`${s.throttledSessions} sessions throttled (to ${s.minFps} fps, first at ${f(s.firstThrottleS, 1)} s into the window), ${s.frames.withheld} ticks withheld`);
+      }
+      if (Object.keys(s.abnormalCloses).length > 0) notes.push(`closes ${JSON.stringify(s.abnormalCloses)}`);
+      const eff = efficiency(s, rawFps);
+      if (eff !== null) notes.push(`efficiency ${eff}`);
+      if (s.serverSide) {
+        const ss = s.serverSide;
+        notes.push(
+          `server side: queue wait mean ${f(ss.queueWaitMeanMs, 1)} ms (p95 ≈ ${f(ss.queueWaitP95Ms, 0)}), IPC mean ${f(ss.ipcMeanMs, 1)} ms of which model ${f(ss.modelMeanMs, 1)}, event-loop lag p99 ${f(ss.eventLoopLagP99Ms, 1)} ms`,
+        );
+      }
+      if (s.othersCpuPercent !== null) notes.push(`other processes ${f(s.othersCpuPercent)}% CPU (machine ${f(s.machineCpuPercent)}%, load ${f(s.loadAverage, 2)})`);
+      if (s.sendLagMs) notes.push(`generator send lag p99 ${f(s.sendLagMs.p99, 1)} ms, max ${f(s.sendLagMs.max, 0)} ms`);
+      if (s.serverRssSlopeMBPerMin !== null) notes.push(`server RSS ${f(s.server?.rssStartMB)} → ${f(s.server?.rssEndMB)} MB (slope ${s.serverRssSlopeMBPerMin} MB/min)`);
+      out.push(`  N=${s.sessions}: ${notes.join(' · ')}`);
+    }
+  }
+  if (r.capacity) {
+    out.push('');
+    out.push(
+      `capacity: ${r.capacity.sessions} sessions at ${5} fps within p${r.criteria.percentile} ≤ ${r.criteria.targetMs} ms and ≤ ${r.criteria.maxShedFraction * 100}% shed · ${r.capacity.analysedPerSecond} analysed frames/s` +
+        (r.capacity.efficiency !== null ? ` · efficiency ${r.capacity.efficiency} of the raw ${rawFramesPerSecond(r)} frames/s` : ''),
+    );
+  } else if (r.mode === 'capacity') {
+    out.push('');
+    out.push('capacity: no step held the target');
+  }
+  if (r.idle) {
+    const i = r.idle;
+    out.push(
+      `idle sessions: ${i.opened}/${i.sessions} open · server RSS ${i.rssBeforeMB} → ${i.rssAfterMB} MB · ${i.perSessionKB} KB per idle session`,
+    );
+  }
+  return out.join('\n');
+}
