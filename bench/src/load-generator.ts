@@ -10,20 +10,12 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { encodeFrame, FORMAT_JPEG } from '../../dist/handler/frame-header.js';
+import { zeroCounts, type UnitCounts } from '../../dist/handler/unit-builder.js';
 import { LatencyHistogram } from './histogram.js';
 
 export type Msg = Record<string, any>;
 
-export interface UnitCounts {
-  lost: number;
-  rejected: number;
-  duplicate: number;
-  late: number;
-  rateLimited: number;
-  shed: number;
-}
-
-export const zeroCounts = (): UnitCounts => ({ lost: 0, rejected: 0, duplicate: 0, late: 0, rateLimited: 0, shed: 0 });
+export { zeroCounts, type UnitCounts };
 
 /** What one session saw, counted by the client. */
 export interface ClientCounts {

@@ -82,3 +82,17 @@ def encode(image: np.ndarray, quality: int = 85) -> bytes:
 def canvas(source: str | np.ndarray = "astronaut", quality: int = 85, **kwargs) -> bytes:
     """JPEG bytes of a 640x480 frame; keyword arguments as in canvas_image."""
     return encode(canvas_image(source, **kwargs), quality)
+
+
+_MODEL = None
+
+
+def shared_model():
+    """One loaded ConcentrationModel for every test in the process (loading takes a while)."""
+    global _MODEL
+    if _MODEL is None:
+        from jipjung_model.default_model import ConcentrationModel
+
+        _MODEL = ConcentrationModel()
+        _MODEL.load({})
+    return _MODEL

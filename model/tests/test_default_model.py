@@ -6,17 +6,9 @@ import cv2
 
 from jipjung_model.default_model import ConcentrationModel, head_pose, ramp
 from jipjung_model.interface import FORMAT_JPEG, Frame, Unit, UnitOutcome, validate_result
-from tests.frames import canvas, photo
+from tests.frames import canvas, photo, shared_model
 
-_MODEL = None
-
-
-def model() -> ConcentrationModel:
-    global _MODEL
-    if _MODEL is None:
-        _MODEL = ConcentrationModel()
-        _MODEL.load({})
-    return _MODEL
+model = shared_model
 
 
 def run(frames: list[bytes], closes_window: bool = False, context=None, first_seq: int = 0):

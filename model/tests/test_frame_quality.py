@@ -8,20 +8,11 @@ import unittest
 import cv2
 import numpy as np
 
-from jipjung_model.default_model import ConcentrationModel
 from jipjung_model.interface import FORMAT_JPEG, Frame, Unit, validate_result
-from tests.frames import FIXTURES, encode
+from tests.frames import FIXTURES, encode, shared_model
 
 FRAMES = os.path.join(FIXTURES, "frames")
-_MODEL = None
-
-
-def model() -> ConcentrationModel:
-    global _MODEL
-    if _MODEL is None:
-        _MODEL = ConcentrationModel()
-        _MODEL.load({})
-    return _MODEL
+model = shared_model
 
 
 def read(name: str) -> bytes:

@@ -8,20 +8,11 @@ import cv2
 import numpy as np
 
 from jipjung_model.blazeface import LEFT_EYE, RIGHT_EYE
-from jipjung_model.default_model import ConcentrationModel
 from jipjung_model.eyes import eye_openness
 from jipjung_model.interface import FORMAT_JPEG, Frame, Unit
-from tests.frames import canvas
+from tests.frames import canvas, shared_model
 
-_MODEL = None
-
-
-def model() -> ConcentrationModel:
-    global _MODEL
-    if _MODEL is None:
-        _MODEL = ConcentrationModel()
-        _MODEL.load({})
-    return _MODEL
+model = shared_model
 
 
 def session(frames: list[bytes], context=None, first_seq: int = 0):
