@@ -8,7 +8,7 @@
  * Query parameters (for tests and demos): fps, retryBaseMs, retryCapMs, url.
  */
 import { JipjungClient } from './jipjung-client.js';
-import { STATE_COLORS, Timeline } from './timeline.js';
+import { fitCanvas, STATE_COLORS, Timeline } from './timeline.js';
 
 /** @typedef {[ko: string, en: string]} Label */
 
@@ -229,17 +229,9 @@ function showFacts() {
 
 function drawOverlay() {
   const canvas = ui.overlay;
-  const dpr = window.devicePixelRatio || 1;
-  const W = canvas.clientWidth;
-  const H = canvas.clientHeight;
-  if (canvas.width !== Math.round(W * dpr) || canvas.height !== Math.round(H * dpr)) {
-    canvas.width = Math.round(W * dpr);
-    canvas.height = Math.round(H * dpr);
-  }
-  const ctx = canvas.getContext('2d');
-  if (!ctx) return;
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, W, H);
+  const fit = fitCanvas(canvas);
+  if (!fit) return;
+  const { ctx, width: W, height: H } = fit;
   const crop = client.crop;
   if (!lastBox || !running || client.status !== 'open' || Date.now() - lastBox.at > BOX_STALE_MS || crop.videoWidth === 0) {
     delete canvas.dataset.box;

@@ -30,6 +30,26 @@ const TICK_STEPS_S = [5, 10, 15, 30, 60, 120, 300, 600];
  * @typedef {{ t0: number, t1: number, score: number | null, state: string }} WindowBar
  */
 
+/**
+ * Size a canvas's backing store to its CSS size at the screen's pixel ratio
+ * and clear it; drawing then uses CSS pixels. Null without a 2D context.
+ * @param {HTMLCanvasElement} canvas
+ */
+export function fitCanvas(canvas) {
+  const dpr = globalThis.devicePixelRatio || 1;
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
+    canvas.width = Math.round(width * dpr);
+    canvas.height = Math.round(height * dpr);
+  }
+  const ctx = canvas.getContext('2d');
+  if (!ctx) return null;
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  return { ctx, width, height };
+}
+
 export class Timeline {
   /** @param {HTMLCanvasElement} canvas */
   constructor(canvas) {
@@ -95,19 +115,9 @@ export class Timeline {
   }
 
   draw(now = Date.now()) {
-    const canvas = this.canvas;
-    const dpr = globalThis.devicePixelRatio || 1;
-    const cssW = canvas.clientWidth;
-    const cssH = canvas.clientHeight;
-    if (cssW === 0 || cssH === 0) return;
-    if (canvas.width !== Math.round(cssW * dpr) || canvas.height !== Math.round(cssH * dpr)) {
-      canvas.width = Math.round(cssW * dpr);
-      canvas.height = Math.round(cssH * dpr);
-    }
-    const ctx = canvas.getContext('2d');
-    if (!ctx) return;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, cssW, cssH);
+    const fit = fitCanvas(this.canvas);
+    if (!fit || fit.width === 0 || fit.height === 0) return;
+    const { ctx, width: cssW, height: cssH } = fit;
     ctx.font = '11px system-ui, sans-serif';
 
     const left = 30;

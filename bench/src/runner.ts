@@ -199,11 +199,10 @@ export class Bench {
     report.steps.sort((a, b) => a.sessions - b.sessions);
   }
 
-  /** One step: a fresh server, N sessions, measurement, summaries. */
-  async step(n: number): Promise<StepReport> {
+  /** A fresh server under test, as the options say. */
+  private startServer(): Promise<ServerUnderTest> {
     const o = this.o;
-    this.log(`N=${n}: starting the server (${o.workers} workers, model ${o.model})`);
-    const server = await ServerUnderTest.start({
+    return ServerUnderTest.start({
       workers: o.workers,
       model: this.model.spec,
       modelPath: this.model.modelPath,
@@ -212,6 +211,13 @@ export class Bench {
       nodeArgs: o.serverNodeArgs,
       root: o.serverRoot ?? undefined,
     });
+  }
+
+  /** One step: a fresh server, N sessions, measurement, summaries. */
+  async step(n: number): Promise<StepReport> {
+    const o = this.o;
+    this.log(`N=${n}: starting the server (${o.workers} workers, model ${o.model})`);
+    const server = await this.startServer();
     try {
       let sampler: ProcessSampler | null = null;
       let usage = null;
@@ -262,15 +268,7 @@ export class Bench {
   /** Server RSS cost of sessions that are open and send nothing. */
   private async idle(n: number): Promise<IdleReport> {
     const o = this.o;
-    const server = await ServerUnderTest.start({
-      workers: o.workers,
-      model: this.model.spec,
-      modelPath: this.model.modelPath,
-      modelOptions: this.model.options,
-      env: o.serverEnv,
-      nodeArgs: o.serverNodeArgs,
-      root: o.serverRoot ?? undefined,
-    });
+    const server = await this.startServer();
     const rss = async (pid: number) => {
       const samples: number[] = [];
       for (let i = 0; i < 5; i++) {
