@@ -267,7 +267,6 @@ export class Bench {
 
   /** Server RSS cost of sessions that are open and send nothing. */
   private async idle(n: number): Promise<IdleReport> {
-    const o = this.o;
     const server = await this.startServer();
     const rss = async (pid: number) => {
       const samples: number[] = [];
