@@ -2,8 +2,11 @@
 
     node scripts/python.mjs -m eval.speed [--runs 7] [--frames 200] [--options '{...}'] [--json]
 
-Two scenes: ``face`` (test/fixtures/frames/face*.jpg: one student, tracked)
-and ``empty`` (empty*.jpg: nobody in view). Each scene is a session of
+Three scenes: ``face`` (test/fixtures/frames/face*.jpg: one student
+sitting still, the same photo under fresh sensor noise), ``moving`` (the
+astronaut photo swaying 2.6 px and 0.8 degrees from one frame to the next,
+so the network locates the face on every frame) and ``empty`` (empty*.jpg:
+nobody in view). Each scene is a session of
 ``--frames`` frames cycling through its fixture files, analysed in units of
 5 with the context carried (JSON round trip, as the server carries it),
 the way the worker runs it: JPEG bytes in, decode, quality, detection,
@@ -28,11 +31,22 @@ from jipjung_model.default_model import ConcentrationModel
 from jipjung_model.interface import FORMAT_JPEG, Frame, Unit
 
 FRAMES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "frames"))
-SCENES = {"face": "face*.jpg", "empty": "empty*.jpg"}
+SCENES = {"face": "face*.jpg", "moving": None, "empty": "empty*.jpg"}
 BATCH, FPS = 5, 5
 
 
-def scene_frames(pattern: str) -> list[bytes]:
+def moving_frames() -> list[bytes]:
+    """A head swaying to and fro: 20 frames, each 0.4 % of the frame width
+    and 0.8 degrees from the previous one."""
+    from tests.frames import canvas
+
+    steps = [*range(-5, 5), *range(5, -5, -1)]
+    return [canvas("astronaut", dx=0.004 * k, angle=0.8 * k, seed=i) for i, k in enumerate(steps)]
+
+
+def scene_frames(pattern: str | None) -> list[bytes]:
+    if pattern is None:
+        return moving_frames()
     out = []
     for path in sorted(glob.glob(os.path.join(FRAMES, pattern))):
         with open(path, "rb") as f:

@@ -26,8 +26,14 @@ Per frame
      that crop scores at least ``trackScore`` (0.6). The whole frame is
      re-scanned every ``redetectEvery`` frames (and whenever the track is
      lost) so that other faces are counted and a better student face can
-     take over. In the common case this costs 1.2-1.4 network passes per
-     frame. When nobody has been in view for ``absentScanAfterSeconds``
+     take over. While the face stays still (its 16x16 thumbnail differs
+     from the one taken where the network last placed it by at most
+     ``stillDifference``, 0.08 of the thumbnail's contrast: about a third of
+     a pixel's shift or 1.5 degrees of roll at 320x240) that location is
+     reused for up to ``stillReuse`` (2) frames in a row instead of a crop
+     pass; only a converged location (the crop pass moved the box by at
+     most 3 %) is reused. A still student costs ~0.7 network passes per
+     frame, a moving one 1.2. When nobody has been in view for ``absentScanAfterSeconds``
      (2 s), the whole frame is scanned only every ``absentScanSeconds``
      (0.4 s), and candidates that failed verification are remembered
      (``rejectMemorySeconds``) in the context's ``scan`` entry.
@@ -87,6 +93,14 @@ DEFAULTS: dict[str, Any] = {
     "trackScore": 0.6,
     "trackGap": 10,
     "redetectEvery": 5,
+    # A still face is not re-located: when the tracked face's region of the
+    # image differs from where the network last located it by at most
+    # stillDifference (mean absolute difference of a 16x16 thumbnail, in
+    # units of the thumbnail's own standard deviation), its box and
+    # keypoints are reused for up to stillReuse frames in a row. The eyes
+    # are measured on every frame all the same. 0 disables it.
+    "stillReuse": 2,
+    "stillDifference": 0.08,
     # Once nobody has been in view for absentScanAfterSeconds, the whole
     # frame is scanned at least every absentScanSeconds (a returning student
     # is found within this time), not on every frame: at 5 fps, 0.4 s =
@@ -97,8 +111,8 @@ DEFAULTS: dict[str, Any] = {
     # A whole-frame candidate that failed verification is not verified again
     # for this long while the whole-frame pass keeps finding it at the same
     # place (IoU >= 0.5) with about the same score (+-0.05).
-    "rejectMemorySeconds": 2.0,
-    # Measure the eyes on a second, full-size greyscale decode (0.2.0's way;
+    "rejectMemorySeconds": 6.0,
+    # Measure the eyes on a second, full-size greyscale decode (the original way;
     # ~1.7 ms a 640x480 frame here) instead of the detection image.
     "eyesFullDecode": False,
     "minBrightness": 30.0,
@@ -169,6 +183,17 @@ def _valid_scan(raw: Any) -> dict[str, Any]:
     return out
 
 
+def _thumbnail(grey: np.ndarray, box: tuple) -> np.ndarray | None:
+    """The box's region of ``grey`` area-averaged to 16x16 (float32), or
+    None when the box is too small or outside the image."""
+    h, w = grey.shape[:2]
+    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+    x1, y1 = min(w, int(math.ceil(box[0] + box[2]))), min(h, int(math.ceil(box[1] + box[3])))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    return cv2.resize(grey[y0:y1, x0:x1], (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
 def _r(x: float | None, nd: int = 1) -> float | None:
     return None if x is None else round(float(x), nd)
 
@@ -177,7 +202,7 @@ class ConcentrationModel(Model):
     """BlazeFace + keypoint head pose; see the module docstring."""
 
     name = "blazeface-pose"
-    version = "0.2.0"
+    version = "0.3.0"
 
     def __init__(self) -> None:
         self.options: dict[str, Any] = dict(DEFAULTS)
@@ -205,13 +230,59 @@ class ConcentrationModel(Model):
             return None
         return r2
 
+    def _still_face(self, grey: np.ndarray | None, still: dict[str, Any] | None, seq: int) -> Detection | None:
+        """The face the network located on the previous frames, when its
+        region of ``grey`` has not changed since (see ``stillReuse``)."""
+        o = self.options
+        if grey is None or not still or still["seq"] != seq - 1 or still["reused"] >= o["stillReuse"]:
+            return None
+        sig = _thumbnail(grey, still["face"].box)
+        if sig is None:
+            return None
+        ref = still["sig"]
+        change = float(np.mean(np.abs(sig - ref))) / max(float(ref.std()), 4.0)
+        if change > o["stillDifference"]:
+            return None
+        still["reused"] += 1
+        still["seq"] = seq
+        return still["face"]
+
+    def _remember_still(
+        self, grey: np.ndarray | None, still: dict[str, Any] | None, face: Detection, seq: int,
+        prior: Detection,
+    ) -> None:
+        """Keep the network's fresh result for ``face`` as the reference of
+        _still_face, or forget the reference. Only a converged location is
+        kept: each crop pass re-centres on the previous box, so a face found
+        a frame or two ago is still being placed more precisely, and reusing
+        that location would keep its error."""
+        if still is None:
+            return
+        sig = None
+        (px, py), (fx, fy) = prior.center, face.center
+        size = max(prior.box[2], prior.box[3])
+        converged = (
+            math.hypot(fx - px, fy - py) <= 0.03 * size
+            and abs(max(face.box[2], face.box[3]) / size - 1.0) <= 0.03
+        )
+        if grey is not None and converged and face.score >= self.options["trackScore"]:
+            sig = _thumbnail(grey, face.box)
+        if sig is None:
+            still.clear()
+        else:
+            still.update(face=face, sig=sig, reused=0, seq=seq)
+
     def _find_faces(
         self, image: np.ndarray, seq: int, track: dict[str, Any] | None,
         memory: dict[str, Any] | None = None, fps: float = 5.0,
+        grey: np.ndarray | None = None, still: dict[str, Any] | None = None,
     ) -> tuple[list[Detection], Detection | None, dict[str, Any] | None, bool]:
         """Verified faces, the student face, the new track, and whether the
         whole frame was scanned. ``memory`` (see _valid_scan) is updated in
-        place; None: scan now and remember nothing."""
+        place; None: scan now and remember nothing. ``still`` (a dict kept
+        over the frames of one unit, updated in place) and ``grey`` (the
+        image's greyscale) let a still face be reused (``stillReuse``);
+        None: locate the face on every frame."""
         o = self.options
         h, w = image.shape[:2]
         fps = fps if isinstance(fps, (int, float)) and fps > 0 else 5.0
@@ -220,7 +291,10 @@ class ConcentrationModel(Model):
         if track is not None:
             bx, by, bw, bh = track["box"]
             prior = Detection(1.0, (bx * w, by * h, bw * w, bh * h), np.zeros((6, 2)))
-            r = self.detector.refine(image, prior)
+            r = self._still_face(grey, still, seq)
+            if r is None:
+                r = self.detector.refine(image, prior)
+                self._remember_still(grey, still, r, seq, prior)
             if r.score >= o["trackScore"]:
                 tracked = r
                 faces.append(r)
@@ -268,6 +342,8 @@ class ConcentrationModel(Model):
                 off = min(1.0, max(abs(cx / w - 0.5), abs(cy / h - 0.5)) / 0.5)
                 return f.box[2] * f.box[3] * (1.0 - 0.5 * off)
             student = max(faces, key=priority)
+        if student is not tracked and still:
+            still.clear()
         new_track = None
         if student is not None:
             x, y, bw, bh = student.box
@@ -299,7 +375,7 @@ class ConcentrationModel(Model):
 
     def _analyse_frame(
         self, frame: Frame, track: dict[str, Any] | None, repeats: int, tracker: temporal.Tracker,
-        memory: dict[str, Any] | None = None, fps: float = 5.0,
+        memory: dict[str, Any] | None = None, fps: float = 5.0, still: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         seq, data = frame.seq, frame.data
         o = self.options
@@ -324,7 +400,7 @@ class ConcentrationModel(Model):
         entry["usable"] = usable
         if not usable:
             return entry, track  # keep the track: the face may come back
-        faces, student, track, _ = self._find_faces(image, seq, track, memory, fps)
+        faces, student, track, _ = self._find_faces(image, seq, track, memory, fps, grey, still)
         entry["faces"] = len(faces)
         h, w = image.shape[:2]
         pose, centre, eyes = None, 1.0, None
@@ -378,13 +454,14 @@ class ConcentrationModel(Model):
         tracker = temporal.Tracker(self.options, unit.fps, temporal.restore(context.get("temporal")))
         memory = _valid_scan(context.get("scan"))
         frames = []
+        still: dict[str, Any] = {}
         for frame in unit.frames:
             if track is not None and not (0 < frame.seq - track["seq"] <= self.options["trackGap"]):
                 track = None
             frame_crc = zlib.crc32(frame.data)
             repeats = repeats + 1 if frame_crc == crc else 0
             crc = frame_crc
-            entry, track = self._analyse_frame(frame, track, repeats, tracker, memory, unit.fps)
+            entry, track = self._analyse_frame(frame, track, repeats, tracker, memory, unit.fps, still)
             frames.append(entry)
         context["frozen"] = {"crc": crc, "repeats": repeats}
         context["track"] = track

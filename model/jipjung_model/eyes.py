@@ -69,15 +69,27 @@ def eye_patch(grey: np.ndarray, centre: np.ndarray, d: float, angle: float, redu
     return cv2.GaussianBlur(patch, (3, 3), 0)
 
 
+def _quantile(values: np.ndarray, q: float) -> float:
+    """np.quantile(values, q) (linear interpolation) by partial sorting:
+    the same number, without numpy's per-call overhead, which outweighs the
+    work on a few hundred pixels."""
+    flat = values.reshape(-1)
+    pos = q * (flat.size - 1)
+    lo = int(pos)
+    hi = min(lo + 1, flat.size - 1)
+    part = np.partition(flat, (lo, hi))
+    a, b = float(part[lo]), float(part[hi])
+    return a + (b - a) * (pos - lo)
+
+
 def openness(patch: np.ndarray) -> float:
     """Weber contrast of the darkest 5 % of the patch's central half
     against the patch median (see the module docstring), 0-1."""
-    p = patch.astype(np.float32)
-    median = float(np.median(p))
+    median = _quantile(patch, 0.5)
     if median <= 1.0:
         return 0.0
-    w = p.shape[1]
-    dark = float(np.percentile(p[:, w // 4: w - w // 4], 5))
+    w = patch.shape[1]
+    dark = _quantile(patch[:, w // 4: w - w // 4], 0.05)
     return max(0.0, min(1.0, 1.0 - dark / median))
 
 

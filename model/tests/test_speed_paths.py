@@ -1,6 +1,7 @@
 """The shortcuts that make the default model fast must not change what it
 finds: the LUT input conversion, eyes on the reduced decode, sparse scans of
-an empty scene and the memory of rejected candidates."""
+an empty scene, the memory of rejected candidates and the reuse of a still
+face."""
 
 import unittest
 
@@ -8,7 +9,7 @@ import cv2
 import numpy as np
 
 from jipjung_model.blazeface import LEFT_EYE, RIGHT_EYE
-from jipjung_model.eyes import eye_openness
+from jipjung_model.eyes import _quantile, eye_openness
 from jipjung_model.interface import FORMAT_JPEG, Frame, Unit
 from tests.frames import canvas, shared_model
 
@@ -48,6 +49,15 @@ class InputConversionTest(unittest.TestCase):
         det._run(square)
         want = square[..., ::-1].astype(np.float32) * (2.0 / 255.0) - 1.0
         np.testing.assert_allclose(det._input[0], want, atol=1e-6)
+
+
+class QuantileTest(unittest.TestCase):
+    def test_partial_sort_matches_numpy(self):
+        rng = np.random.default_rng(3)
+        for shape in ((18, 28), (18, 14), (1, 1), (2, 3)):
+            patch = rng.integers(0, 256, shape, dtype=np.uint8)
+            for q in (0.0, 0.05, 0.5, 1.0):
+                self.assertAlmostEqual(_quantile(patch, q), float(np.quantile(patch.astype(np.float32), q)), 4)
 
 
 class ReducedEyesTest(unittest.TestCase):
@@ -106,6 +116,42 @@ class SparseScanTest(unittest.TestCase):
             self.assertTrue(calls)  # the memory expires
         finally:
             del m._verify
+
+
+class StillFaceTest(unittest.TestCase):
+    def run_with(self, frames, **options):
+        m = model()
+        saved = dict(m.options)
+        m.options.update(options)
+        try:
+            return session(frames)
+        finally:
+            m.options.clear()
+            m.options.update(saved)
+
+    def test_still_face_reused_with_the_same_readings(self):
+        # The same photo under fresh sensor noise on every frame.
+        still = [canvas("astronaut", seed=i) for i in range(10)]
+        fresh, fresh_counts, _ = self.run_with(still, stillReuse=0)
+        reused, reused_counts, _ = self.run_with(still)
+        self.assertLess(sum(reused_counts), sum(fresh_counts) - 0.5, (reused_counts, fresh_counts))
+        for a, b in zip(fresh, reused):
+            self.assertEqual((a["face"], a["state"]), (b["face"], b["state"]))
+            for key in ("yaw", "pitch", "roll"):
+                self.assertLess(abs(a[key] - b[key]), 1.0, (key, a[key], b[key]))
+            for eye in ("right", "left"):
+                self.assertLess(abs(a["eyes"][eye] - b["eyes"][eye]), 0.05, (a["eyes"], b["eyes"]))
+
+    def test_moving_face_located_on_every_frame(self):
+        # A head that turns by 3 degrees a frame is located by the network
+        # every time: its keypoints follow the rotation.
+        moving = [canvas("astronaut", angle=3 * i, seed=i) for i in range(10)]
+        fresh, fresh_counts, _ = self.run_with(moving, stillReuse=0)
+        reused, reused_counts, _ = self.run_with(moving)
+        self.assertEqual(reused_counts, fresh_counts)
+        rolls = [e["roll"] for e in reused]
+        self.assertEqual(rolls, [e["roll"] for e in fresh])
+        self.assertGreater(abs(rolls[-1] - rolls[0]), 20, rolls)
 
 
 if __name__ == "__main__":
