@@ -28,29 +28,28 @@ describe('LoadMonitor', () => {
     for (let i = 0; i < 5; i++) expect(feed.tick({ analysed: 50, wait: 300, sessions: 10 })).toEqual({ fps: 5, accepting: true, overloaded: false });
   });
 
-  it('throttles to 80% of the analysed fps per session while frames are shed', () => {
-    const feed = new LoadMonitor(10, TARGET);
-    const f = new Feed(feed);
-    // 60 frames analysed in 1 s by 4 sessions: 15 fps each, 80% is 12, but never above fps - 1.
+  it('throttles to 90% of the analysed fps per session, in tenths, while frames are shed', () => {
+    const f = new Feed(new LoadMonitor(10, TARGET));
+    // 60 frames analysed in 1 s by 4 sessions: 15 fps each, 90% is 13.5, above the fps: down by 10%.
     expect(f.tick({ shed: 1, analysed: 60, sessions: 4 })).toEqual({ fps: 9, accepting: true, overloaded: true });
-    // 20 analysed by 4 sessions: 5 fps each, 80% is 4.
-    expect(f.tick({ shed: 3, analysed: 20, sessions: 4 })).toEqual({ fps: 4, accepting: true, overloaded: true });
+    // 20 analysed by 4 sessions: 5 fps each, 90% is 4.5.
+    expect(f.tick({ shed: 3, analysed: 20, sessions: 4 })).toEqual({ fps: 4.5, accepting: true, overloaded: true });
   });
 
   it('throttles when the oldest unit waits longer than the target, even with nothing shed', () => {
     const f = new Feed(new LoadMonitor(5, TARGET));
-    expect(f.tick({ analysed: 10, wait: TARGET, sessions: 2 }).fps).toBe(5); // at the target: calm
-    // 10 analysed by 2 sessions: 5 fps each, 80% is 4.
-    expect(f.tick({ analysed: 10, wait: TARGET + 1, sessions: 2 })).toEqual({ fps: 4, accepting: true, overloaded: true });
-    // 5 analysed by 2: 2.5 each, 80% is 2.
-    expect(f.tick({ analysed: 5, wait: TARGET + 1, sessions: 2 }).fps).toBe(2);
+    expect(f.tick({ analysed: 10, wait: TARGET, sessions: 2 }).fps).toBe(5); // at the target: not overloaded
+    // 10 analysed by 2 sessions: 5 fps each, 90% is 4.5.
+    expect(f.tick({ analysed: 10, wait: TARGET + 1, sessions: 2 })).toEqual({ fps: 4.5, accepting: true, overloaded: true });
+    // 5 analysed by 2: 2.5 each, 90% is 2.25, floored to tenths.
+    expect(f.tick({ analysed: 5, wait: TARGET + 1, sessions: 2 }).fps).toBe(2.2);
   });
 
   it('uses the interval to turn counts into fps', () => {
     const m = new LoadMonitor(10, TARGET);
     m.tick({ shedTotal: 0, analysedTotal: 0, oldestWaitMs: 0 }, 1, 500);
-    // 3 frames in 500 ms by one session: 6 fps, 80% is 4.8, floored to 4.
-    expect(m.tick({ shedTotal: 1, analysedTotal: 3, oldestWaitMs: 0 }, 1, 500).fps).toBe(4);
+    // 3 frames in 500 ms by one session: 6 fps, 90% is 5.4.
+    expect(m.tick({ shedTotal: 1, analysedTotal: 3, oldestWaitMs: 0 }, 1, 500).fps).toBe(5.4);
   });
 
   it('never throttles below 1 fps', () => {
@@ -58,24 +57,34 @@ describe('LoadMonitor', () => {
     expect(f.tick({ shed: 10, analysed: 0, sessions: 3 }).fps).toBe(1);
   });
 
-  it('raises the fps by one after 3 calm ticks in a row', () => {
+  it('lifts by a tenth of the maximum every two ticks while the queue is short', () => {
     const f = new Feed(new LoadMonitor(5, TARGET));
-    f.tick({ shed: 1, analysed: 4, sessions: 2 }); // 2 each, 80% is 1
-    expect(f.monitor.current.fps).toBe(1);
+    f.tick({ shed: 1, analysed: 4, sessions: 2 }); // 2 each, 90% is 1.8
+    expect(f.monitor.current.fps).toBe(1.8);
     const fps = [];
-    for (let i = 0; i < 13; i++) fps.push(f.tick({ analysed: 10, wait: 100, sessions: 2 }).fps);
-    expect(fps).toEqual([1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5]);
+    for (let i = 0; i < 15; i++) fps.push(f.tick({ analysed: 10, wait: TARGET / 4, sessions: 2 }).fps);
+    expect(fps).toEqual([1.8, 2.3, 2.3, 2.8, 2.8, 3.3, 3.3, 3.8, 3.8, 4.3, 4.3, 4.8, 4.8, 5, 5]);
     expect(f.monitor.current).toEqual({ fps: 5, accepting: true, overloaded: false });
   });
 
-  it('an overloaded tick restarts the count of calm ticks', () => {
+  it('holds the fps while the queue is between a quarter of the target and the target', () => {
     const f = new Feed(new LoadMonitor(5, TARGET));
-    f.tick({ shed: 1, analysed: 6, sessions: 2 }); // 3 each, 80% is 2
-    f.tick({ analysed: 10, sessions: 2 });
-    f.tick({ analysed: 10, sessions: 2 });
-    // At fps 2, capacity 10 fps a session: down by one.
-    expect(f.tick({ shed: 1, analysed: 20, sessions: 2 }).fps).toBe(1);
-    expect([1, 2, 3].map(() => f.tick({ analysed: 10, sessions: 2 }).fps)).toEqual([1, 1, 2]);
+    f.tick({ shed: 1, analysed: 6, sessions: 2 }); // 3 each, 90% is 2.7
+    const held = [0, 1, 2, 3, 4, 5].map(() => f.tick({ analysed: 6, wait: TARGET / 4 + 1, sessions: 2 }).fps);
+    expect(held).toEqual([2.7, 2.7, 2.7, 2.7, 2.7, 2.7]);
+    expect(f.tick({ analysed: 6, wait: TARGET / 4, sessions: 2 }).fps).toBe(3.2);
+  });
+
+  it('steps down by 10% when the workers keep up but the queue does not shrink, once the last change settled', () => {
+    const f = new Feed(new LoadMonitor(5, TARGET));
+    const decisions = [0, 1, 2, 3, 4].map(() => f.tick({ shed: 1, analysed: 100, sessions: 1 }));
+    expect(decisions.map((d) => [d.fps, d.accepting])).toEqual([
+      [4.5, true],
+      [4.5, true],
+      [4, true],
+      [4, true],
+      [3.6, true],
+    ]);
   });
 
   it('refuses new sessions only at the lowest fps and still overloaded after the change settled', () => {
@@ -87,26 +96,16 @@ describe('LoadMonitor', () => {
     expect(f.tick({ shed: 5, analysed: 0, sessions: 3 })).toEqual({ fps: 1, accepting: false, overloaded: true });
   });
 
-  it('steps down one fps every two ticks while the workers keep up but the queue does not shrink', () => {
-    const f = new Feed(new LoadMonitor(5, TARGET));
-    const decisions = [0, 1, 2, 3, 4].map(() => f.tick({ shed: 1, analysed: 100, sessions: 1 }));
-    expect(decisions.map((d) => [d.fps, d.accepting])).toEqual([
-      [4, true],
-      [4, true],
-      [3, true],
-      [3, true],
-      [2, true],
-    ]);
-  });
-
   it('accepts again once the wait falls under half the target, not before', () => {
     const f = new Feed(new LoadMonitor(5, TARGET));
     f.tick({ shed: 5, sessions: 3 });
     f.tick({ shed: 5, sessions: 3 });
     expect(f.tick({ shed: 5, sessions: 3 }).accepting).toBe(false);
-    // Calm (nothing shed, wait within target) but still above half of it.
+    // Not overloaded (nothing shed, wait within target) but still above half of it.
     expect(f.tick({ analysed: 3, wait: TARGET, sessions: 3 }).accepting).toBe(false);
     expect(f.tick({ analysed: 3, wait: TARGET / 2, sessions: 3 }).accepting).toBe(false);
-    expect(f.tick({ analysed: 3, wait: TARGET / 2 - 1, sessions: 3 })).toEqual({ fps: 2, accepting: true, overloaded: true });
+    // Accepting again; the fps is lifted only once the queue is shorter still.
+    expect(f.tick({ analysed: 3, wait: TARGET / 2 - 1, sessions: 3 })).toEqual({ fps: 1, accepting: true, overloaded: true });
+    expect(f.tick({ analysed: 3, wait: TARGET / 4, sessions: 3 })).toEqual({ fps: 1.5, accepting: true, overloaded: true });
   });
 });
