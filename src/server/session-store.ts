@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { UnitBuilderState } from '../handler/unit-builder.js';
 import type { Logger } from '../utils/logger.js';
-import type { FrameOutcomes, OutboundMessage, State } from './session.js';
+import { WINDOWS_KEPT, type FrameOutcomes, type OutboundMessage, type State } from './session.js';
 
 /**
  * What of a session must outlive its connection and its instance: who owns
@@ -99,14 +99,35 @@ export class MemorySessionStore extends EventEmitter implements SessionStore {
 }
 
 const KEY_PREFIX = 'jipjung:session:';
+const WINDOWS_PREFIX = 'jipjung:windows:';
 const TAKEOVER_CHANNEL = 'jipjung:takeover';
 /** How often pending records are retried while Redis is away. */
 const RETRY_INTERVAL_MS = 500;
 
+const resultIdOf = (msg: OutboundMessage): number => (typeof msg.resultId === 'number' ? msg.resultId : -1);
+
+/** Window results in resultId order, each once (two instances may both have appended one). */
+function uniqueWindows(windows: OutboundMessage[]): OutboundMessage[] {
+  const out: OutboundMessage[] = [];
+  let last = -Infinity;
+  for (const w of windows) {
+    const id = resultIdOf(w);
+    if (id > last) {
+      out.push(w);
+      last = id;
+    }
+  }
+  return out.slice(-WINDOWS_KEPT);
+}
+
 /**
- * Redis-backed store shared by every instance: one JSON value per session
- * with a TTL, and a pub/sub channel for takeovers. Commands never queue
- * while Redis is unreachable (they fail at once); the latest record of each
+ * Redis-backed store shared by every instance: per session one JSON value
+ * (the record without its window history) and a list of window results
+ * (appended as they come, trimmed to the last WINDOWS_KEPT), both with a
+ * TTL, and a pub/sub channel for takeovers. A checkpoint after every unit
+ * thus costs the same at the end of an hour as at its start, instead of
+ * re-writing up to an hour of windows each time. Commands never queue while
+ * Redis is unreachable (they fail at once); the latest record of each
  * session waits in `pending` and is written when Redis returns.
  */
 export class RedisSessionStore extends EventEmitter implements SessionStore {
@@ -115,6 +136,8 @@ export class RedisSessionStore extends EventEmitter implements SessionStore {
   private readonly sub: Redis;
   private readonly pending = new Map<string, SessionRecord>();
   private readonly writing = new Set<string>();
+  /** Per session, the last window resultId in Redis's list, and when it was written (to forget it). */
+  private readonly windowsWritten = new Map<string, { resultId: number; at: number }>();
   private readonly timer: NodeJS.Timeout;
   private healthy = false;
 
@@ -142,7 +165,10 @@ export class RedisSessionStore extends EventEmitter implements SessionStore {
     this.sub.on('message', (_channel: string, message: string) => {
       try {
         const { sessionId, instanceId } = JSON.parse(message) as { sessionId: string; instanceId: string };
-        if (instanceId !== this.instanceId) this.emit('takeover', sessionId);
+        if (instanceId !== this.instanceId) {
+          this.windowsWritten.delete(sessionId); // the other instance appends from now on
+          this.emit('takeover', sessionId);
+        }
       } catch {
         /* not ours */
       }
@@ -177,8 +203,17 @@ export class RedisSessionStore extends EventEmitter implements SessionStore {
     if (waiting) return waiting;
     if (!this.healthy) return null;
     try {
-      const raw = await this.redis.get(KEY_PREFIX + id);
-      return raw ? (JSON.parse(raw) as SessionRecord) : null;
+      const [[, raw], [, list]] = (await this.redis
+        .multi()
+        .get(KEY_PREFIX + id)
+        .lrange(WINDOWS_PREFIX + id, 0, -1)
+        .exec()) as [[Error | null, string | null], [Error | null, string[]]];
+      if (!raw) return null;
+      const record = JSON.parse(raw) as SessionRecord;
+      record.windows = uniqueWindows((list ?? []).map((w) => JSON.parse(w) as OutboundMessage));
+      const lastWindow = record.windows.at(-1);
+      this.windowsWritten.set(id, { resultId: lastWindow ? resultIdOf(lastWindow) : -1, at: Date.now() });
+      return record;
     } catch {
       return null;
     }
@@ -216,6 +251,8 @@ export class RedisSessionStore extends EventEmitter implements SessionStore {
   }
 
   private writePending(): void {
+    const now = Date.now();
+    for (const [id, w] of this.windowsWritten) if (now - w.at > this.ttlMs) this.windowsWritten.delete(id);
     if (!this.healthy) return;
     for (const id of this.pending.keys()) this.write(id);
   }
@@ -225,10 +262,18 @@ export class RedisSessionStore extends EventEmitter implements SessionStore {
     const record = this.pending.get(id);
     if (!record) return;
     this.writing.add(id);
-    this.redis
-      .set(KEY_PREFIX + id, JSON.stringify(record), 'PX', this.ttlMs)
+    const from = this.windowsWritten.get(id)?.resultId ?? -1;
+    const fresh = record.windows.filter((w) => resultIdOf(w) > from);
+    const windowsKey = WINDOWS_PREFIX + id;
+    const tx = this.redis.multi().set(KEY_PREFIX + id, JSON.stringify({ ...record, windows: [] }), 'PX', this.ttlMs);
+    if (fresh.length > 0) tx.rpush(windowsKey, ...fresh.map((w) => JSON.stringify(w))).ltrim(windowsKey, -WINDOWS_KEPT, -1);
+    tx.pexpire(windowsKey, this.ttlMs)
+      .exec()
       .then(
-        () => {
+        (replies) => {
+          if (!replies || replies.some(([err]) => err)) return; // retried with the next record or timer
+          if (record.ended) this.windowsWritten.delete(id);
+          else this.windowsWritten.set(id, { resultId: fresh.length > 0 ? resultIdOf(fresh[fresh.length - 1]) : from, at: Date.now() });
           if (this.pending.get(id) === record) this.pending.delete(id);
         },
         () => {},

@@ -40,7 +40,7 @@ export interface SessionOptions {
 }
 
 /** Window results kept per session: an hour at the default 10 s window. */
-const WINDOWS_KEPT = 360;
+export const WINDOWS_KEPT = 360;
 /** Messages kept for a detached client; results beyond it are lost to it (they stay in `windows`). */
 const UNDELIVERED_KEPT = 200;
 /** Latest results kept for redelivery after a resume on another instance: about 20 s. */

@@ -1,0 +1,118 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisSessionStore, type SessionRecord } from '../src/server/session-store.js';
+import { WINDOWS_KEPT, type OutboundMessage } from '../src/server/session.js';
+import { createLogger } from '../src/utils/logger.js';
+import { freePort, RedisServer } from './helpers/cluster.js';
+
+const TTL_MS = 60_000;
+
+/** A window result as a session sends it (the fields the store looks at, and some bulk). */
+const windowResult = (resultId: number): OutboundMessage => ({
+  type: 'result',
+  kind: 'window',
+  resultId,
+  score: 80,
+  signals: { note: 'x'.repeat(200) },
+});
+
+function record(id: string, windows: OutboundMessage[], ended = false): SessionRecord {
+  return {
+    v: 1,
+    id,
+    userId: 'u1',
+    resumeToken: 'token',
+    createdAt: 1,
+    expectedSeq: windows.length * 50,
+    accountedSeqs: [],
+    builder: null,
+    context: { n: windows.length },
+    nextResultId: windows.length,
+    windowAnalysed: 0,
+    outcomes: { received: 0, analysed: 0, rejected: {}, dropped: {}, lost: 0, resyncs: 0 },
+    stateSeconds: { focused: 0, distracted: 0, drowsy: 0, absent: 0, unknown: 0 },
+    scoreSum: 0,
+    scoreFrames: 0,
+    recent: [],
+    windows,
+    ended,
+    updatedAt: Date.now(),
+  } as SessionRecord;
+}
+
+/** The windows a session holds after `n` windows (it keeps the last WINDOWS_KEPT). */
+const held = (n: number) => Array.from({ length: n }, (_, i) => windowResult(i)).slice(-WINDOWS_KEPT);
+
+describe('RedisSessionStore', () => {
+  let server: RedisServer;
+  let client: Redis;
+  const stores: RedisSessionStore[] = [];
+  const open = async (instanceId: string) => {
+    const store = new RedisSessionStore(server.url, TTL_MS, instanceId, createLogger('silent'));
+    stores.push(store);
+    await store.ready(5000);
+    return store;
+  };
+
+  beforeAll(async () => {
+    server = new RedisServer(await freePort());
+    await server.start();
+    client = new Redis(server.url);
+  });
+  afterAll(async () => {
+    for (const s of stores) await s.close();
+    client.disconnect();
+    await server.stop();
+  });
+
+  it('appends window results instead of re-writing them: the record stays small, the history is whole', async () => {
+    const store = await open('a');
+    const sizes: number[] = [];
+    for (let n = 0; n <= WINDOWS_KEPT + 40; n++) {
+      // Saved faster than written, mostly: a write takes the latest record, whose windows include the skipped ones'.
+      store.save(record('s1', held(n)));
+      if (n % 20 === 0) {
+        await store.flush(2000);
+        sizes.push((await client.strlen('jipjung:session:s1')) as number);
+      }
+    }
+    await store.flush(2000);
+    // The stored record does not grow with the history.
+    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThan(50);
+    expect(await client.llen('jipjung:windows:s1')).toBe(WINDOWS_KEPT);
+    const ttl = await client.pttl('jipjung:windows:s1');
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(TTL_MS);
+
+    // Another instance reads the whole history back, in order, the oldest ones trimmed.
+    const other = await open('b');
+    const loaded = await other.load('s1');
+    expect(loaded?.windows.map((w) => w.resultId)).toEqual(held(WINDOWS_KEPT + 40).map((w) => w.resultId));
+    expect(loaded?.context).toEqual({ n: WINDOWS_KEPT });
+  });
+
+  it('a session resumed on another instance goes on appending there, each window once', async () => {
+    const a = await open('a2');
+    const b = await open('b2');
+    for (let n = 1; n <= 5; n++) a.save(record('s2', held(n)));
+    await a.flush(2000);
+    // b resumes the session: it loads the record, then checkpoints with the windows it had plus new ones.
+    const resumed = await b.load('s2');
+    expect(resumed?.windows.map((w) => w.resultId)).toEqual([0, 1, 2, 3, 4]);
+    b.announceTakeover('s2');
+    for (let n = 6; n <= 8; n++) b.save(record('s2', held(n)));
+    await b.flush(2000);
+    expect(await client.llen('jipjung:windows:s2')).toBe(8);
+    // Back on a (its watermark was dropped on the takeover): whatever a re-appends is read once.
+    await new Promise((r) => setTimeout(r, 200)); // the takeover message reaches a
+    a.save(record('s2', held(9)));
+    await a.flush(2000);
+    const loaded = await b.load('s2');
+    expect(loaded?.windows.map((w) => w.resultId)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('an unknown session loads as null', async () => {
+    const store = await open('c');
+    expect(await store.load('nope')).toBeNull();
+  });
+});
