@@ -127,18 +127,27 @@ class Decoder:
         self._buf = bytearray()
 
     def feed(self, data: bytes) -> list[Message]:
-        self._buf += data
+        buf = self._buf
+        buf += data
         out = []
-        while len(self._buf) >= HEADER_SIZE:
-            length, type_, flags, reserved, request_id = HEADER.unpack_from(self._buf)
+        pos = 0
+        # Bodies are decoded from a view of the buffer (decode_body copies
+        # what it keeps), and the consumed bytes are cut once at the end: a
+        # unit of frames is copied once on its way in, not three times.
+        # (A CodecError leaves the stream unusable: the worker stops on it.)
+        view = memoryview(buf)
+        while len(buf) - pos >= HEADER_SIZE:
+            length, type_, flags, reserved, request_id = HEADER.unpack_from(buf, pos)
             if length < HEADER_SIZE - 4 or length > MAX_MESSAGE_BYTES:
                 raise CodecError(f"message length {length} out of range")
             total = length + 4
-            if len(self._buf) < total:
+            if len(buf) - pos < total:
                 break
-            payload = bytes(self._buf[HEADER_SIZE:total])
-            del self._buf[:total]
-            out.append(decode_body(type_, request_id, payload))
+            out.append(decode_body(type_, request_id, view[pos + HEADER_SIZE:pos + total]))
+            pos += total
+        del view  # no view of the buffer may remain for it to shrink
+        if pos:
+            del buf[:pos]
         return out
 
     @property

@@ -33,7 +33,7 @@ class GoldenTest(unittest.TestCase):
 
     def test_split_stream(self):
         stream = b"".join((GOLDEN / f"{n}.bin").read_bytes() for n in CASES)
-        for step in (1, 5, 13, 64):
+        for step in (1, 5, 13, 64, len(stream)):
             decoder = Decoder()
             out = []
             for i in range(0, len(stream), step):

@@ -19,15 +19,15 @@ interface Job {
 }
 
 /**
- * Units sent to a fast worker ahead of its answer: the next waits in its
- * channel, so the worker never idles on a round trip to the server. Only
- * while the model answers a unit in under PIPELINE_MAX_MODEL_MS: behind a
- * slow unit, another worker may free first, and a unit waiting inside a
- * worker is out of the scheduler's sight (docs/performance.md).
+ * Units sent to a fast worker ahead of its answer: the next ones wait in
+ * its channel, so the worker never idles on a round trip to the server
+ * (several ms while the event loop is busy receiving frames). The faster
+ * the model, the more of a unit's time the round trip is, hence the more
+ * units ahead: 4 under 1 ms a unit (a trivial model), 2 under 5 ms, else
+ * 1. Behind a slow unit another worker may free first, and a unit waiting
+ * inside a worker is out of the scheduler's sight (docs/performance.md).
  */
-const PIPELINE_DEPTH = 2;
-const PIPELINE_MAX_MODEL_MS = 5;
-const depthOf = (w: Worker) => (w.modelMsAvg < PIPELINE_MAX_MODEL_MS ? PIPELINE_DEPTH : 1);
+const depthOf = (w: Worker) => (w.modelMsAvg < 1 ? 4 : w.modelMsAvg < 5 ? 2 : 1);
 
 export type RestartCause = 'crash' | 'timeout' | 'start_failed';
 
