@@ -28,28 +28,28 @@ describe('LoadMonitor', () => {
     for (let i = 0; i < 5; i++) expect(feed.tick({ analysed: 50, wait: 300, sessions: 10 })).toEqual({ fps: 5, accepting: true, overloaded: false });
   });
 
-  it('throttles to 90% of the analysed fps per session, in tenths, while frames are shed', () => {
+  it('throttles to what the workers analysed per session, in tenths, while frames are shed', () => {
     const f = new Feed(new LoadMonitor(10, TARGET));
-    // 60 frames analysed in 1 s by 4 sessions: 15 fps each, 90% is 13.5, above the fps: down by 10%.
+    // 60 frames analysed in 1 s by 4 sessions: 15 fps each, above the fps: down by 10%.
     expect(f.tick({ shed: 1, analysed: 60, sessions: 4 })).toEqual({ fps: 9, accepting: true, overloaded: true });
-    // 20 analysed by 4 sessions: 5 fps each, 90% is 4.5.
-    expect(f.tick({ shed: 3, analysed: 20, sessions: 4 })).toEqual({ fps: 4.5, accepting: true, overloaded: true });
+    // 22 analysed by 4 sessions: 5.5 fps each.
+    expect(f.tick({ shed: 3, analysed: 22, sessions: 4 })).toEqual({ fps: 5.5, accepting: true, overloaded: true });
   });
 
-  it('throttles when the oldest unit waits longer than the target, even with nothing shed', () => {
-    const f = new Feed(new LoadMonitor(5, TARGET));
-    expect(f.tick({ analysed: 10, wait: TARGET, sessions: 2 }).fps).toBe(5); // at the target: not overloaded
-    // 10 analysed by 2 sessions: 5 fps each, 90% is 4.5.
-    expect(f.tick({ analysed: 10, wait: TARGET + 1, sessions: 2 })).toEqual({ fps: 4.5, accepting: true, overloaded: true });
-    // 5 analysed by 2: 2.5 each, 90% is 2.25, floored to tenths.
-    expect(f.tick({ analysed: 5, wait: TARGET + 1, sessions: 2 }).fps).toBe(2.2);
+  it('throttles when the oldest unit waits longer than the target, deeper the longer the backlog', () => {
+    const f = new Feed(new LoadMonitor(5, 1000));
+    expect(f.tick({ analysed: 40, wait: 1000, sessions: 10 }).fps).toBe(5); // at the target: not overloaded
+    // 40 analysed by 10 sessions: 4 fps each, less a quarter to drain 1 s of backlog within 4 s.
+    expect(f.tick({ analysed: 40, wait: 1001, sessions: 10 })).toEqual({ fps: 2.9, accepting: true, overloaded: true });
+    // Never less than half of what was analysed: 20 by 10, 2 s waited.
+    expect(f.tick({ analysed: 20, wait: 2000, sessions: 10 }).fps).toBe(1);
   });
 
   it('uses the interval to turn counts into fps', () => {
     const m = new LoadMonitor(10, TARGET);
     m.tick({ shedTotal: 0, analysedTotal: 0, oldestWaitMs: 0 }, 1, 500);
-    // 3 frames in 500 ms by one session: 6 fps, 90% is 5.4.
-    expect(m.tick({ shedTotal: 1, analysedTotal: 3, oldestWaitMs: 0 }, 1, 500).fps).toBe(5.4);
+    // 3 frames in 500 ms by one session: 6 fps.
+    expect(m.tick({ shedTotal: 1, analysedTotal: 3, oldestWaitMs: 0 }, 1, 500).fps).toBe(6);
   });
 
   it('never throttles below 1 fps', () => {
@@ -59,20 +59,28 @@ describe('LoadMonitor', () => {
 
   it('lifts by a tenth of the maximum every two ticks while the queue is short', () => {
     const f = new Feed(new LoadMonitor(5, TARGET));
-    f.tick({ shed: 1, analysed: 4, sessions: 2 }); // 2 each, 90% is 1.8
-    expect(f.monitor.current.fps).toBe(1.8);
+    f.tick({ shed: 1, analysed: 4, sessions: 2 }); // 2 each
+    expect(f.monitor.current.fps).toBe(2);
     const fps = [];
-    for (let i = 0; i < 15; i++) fps.push(f.tick({ analysed: 10, wait: TARGET / 4, sessions: 2 }).fps);
-    expect(fps).toEqual([1.8, 2.3, 2.3, 2.8, 2.8, 3.3, 3.3, 3.8, 3.8, 4.3, 4.3, 4.8, 4.8, 5, 5]);
+    for (let i = 0; i < 13; i++) fps.push(f.tick({ analysed: 4, wait: TARGET / 4, sessions: 2 }).fps);
+    expect(fps).toEqual([2, 2.5, 2.5, 3, 3, 3.5, 3.5, 4, 4, 4.5, 4.5, 5, 5]);
     expect(f.monitor.current).toEqual({ fps: 5, accepting: true, overloaded: false });
+  });
+
+  it('lifts straight back to 90% of the capacity it measured once the backlog is gone', () => {
+    const f = new Feed(new LoadMonitor(5, TARGET));
+    // 80 analysed by 20 sessions (4 each) with 1.6 s of backlog: cut to 60% of that.
+    expect(f.tick({ shed: 1, analysed: 80, wait: 1600, sessions: 20 }).fps).toBe(2.4);
+    const fps = [0, 1, 2, 3, 4, 5, 6, 7].map(() => f.tick({ analysed: 48, wait: 100, sessions: 20 }).fps);
+    expect(fps).toEqual([2.4, 3.6, 3.6, 4.1, 4.1, 4.6, 4.6, 5]);
   });
 
   it('holds the fps while the queue is between a quarter of the target and the target', () => {
     const f = new Feed(new LoadMonitor(5, TARGET));
-    f.tick({ shed: 1, analysed: 6, sessions: 2 }); // 3 each, 90% is 2.7
+    f.tick({ shed: 1, analysed: 6, sessions: 2 }); // 3 each
     const held = [0, 1, 2, 3, 4, 5].map(() => f.tick({ analysed: 6, wait: TARGET / 4 + 1, sessions: 2 }).fps);
-    expect(held).toEqual([2.7, 2.7, 2.7, 2.7, 2.7, 2.7]);
-    expect(f.tick({ analysed: 6, wait: TARGET / 4, sessions: 2 }).fps).toBe(3.2);
+    expect(held).toEqual([3, 3, 3, 3, 3, 3]);
+    expect(f.tick({ analysed: 6, wait: TARGET / 4, sessions: 2 }).fps).toBe(3.5);
   });
 
   it('steps down by 10% when the workers keep up but the queue does not shrink, once the last change settled', () => {
@@ -85,6 +93,16 @@ describe('LoadMonitor', () => {
       [4, true],
       [3.6, true],
     ]);
+  });
+
+  it('gives a draining queue time: no step down while the oldest wait shrinks', () => {
+    const f = new Feed(new LoadMonitor(5, 1000));
+    f.tick({ analysed: 20, wait: 1200, sessions: 10 }); // 2 each, less 30%: 1.4
+    expect(f.monitor.current.fps).toBe(1.4);
+    // The workers analyse more than now arrives and the backlog shrinks: hold.
+    expect([1150, 1100, 1050].map((wait) => f.tick({ analysed: 30, wait, sessions: 10 }).fps)).toEqual([1.4, 1.4, 1.4]);
+    // It stopped shrinking: step down.
+    expect(f.tick({ analysed: 30, wait: 1060, sessions: 10 }).fps).toBe(1.2);
   });
 
   it('refuses new sessions only at the lowest fps and still overloaded after the change settled', () => {

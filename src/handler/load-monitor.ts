@@ -3,10 +3,11 @@
  * compares frames admitted with frames analysed; while frames are being
  * shed or the oldest queued unit waits longer than the latency target, it
  * asks every client to send fewer frames (a `throttle` message with a
- * suggested fps, in tenths, from the measured capacity), holds while the
- * queue is between a quarter of the target and the target, and lifts the
- * request step by step while the queue is shorter. Only when even the
- * lowest fps cannot keep latency bounded does it refuse new sessions.
+ * suggested fps, in tenths): what the workers analysed, less enough to
+ * drain the backlog. It holds while the queue is between a quarter of the
+ * target and the target; while the queue is shorter it lifts the fps back
+ * to 90 % of the capacity it measured, then step by step. Only when even
+ * the lowest fps cannot keep latency bounded does it refuse new sessions.
  */
 
 export interface LoadSample {
@@ -29,13 +30,14 @@ export interface LoadDecision {
 /** Ticks an fps change is given to take effect (clients react, the backlog drains) before the next cut. */
 const SETTLE_TICKS = 2;
 const MIN_FPS = 1;
-/**
- * A cut leaves this share of what the workers analysed, so that the backlog
- * drains while the workers stay busy.
- */
-const CUT_SHARE = 0.9;
-/** A lift adds this share of the maximum fps (0.5 fps of 5), at most once per SETTLE_TICKS. */
-const RAISE_SHARE = 0.1;
+/** A backlog is to be drained within about this long (ms) after a cut. */
+const DRAIN_MS = 4000;
+/** Back from a throttle, clients are first lifted to this share of the capacity last measured. */
+const RESUME_SHARE = 0.9;
+/** Beyond that, a lift adds this share of the maximum fps (0.5 fps of 5), at most once per SETTLE_TICKS. */
+const PROBE_SHARE = 0.1;
+/** A cut that does not drain the queue is followed by one of this share. */
+const STEP_DOWN_SHARE = 0.9;
 
 /** fps are steered in tenths: across many sessions, whole fps would be steps of 20 %. */
 const tenths = (fps: number): number => Math.floor(fps * 10 + 1e-9) / 10;
@@ -46,6 +48,8 @@ export class LoadMonitor {
   private overloadedTicks = 0;
   private sinceChange = SETTLE_TICKS;
   private accepting = true;
+  /** Frames/s the workers analysed the last time they could not keep up (0: not measured). */
+  private capacity = 0;
 
   constructor(
     private readonly maxFps: number,
@@ -64,29 +68,35 @@ export class LoadMonitor {
     this.last = sample;
     const shed = sample.shedTotal - last.shedTotal;
     const analysedPerSec = ((sample.analysedTotal - last.analysedTotal) * 1000) / intervalMs;
-    const overloaded = shed > 0 || sample.oldestWaitMs > this.latencyTargetMs;
+    const wait = sample.oldestWaitMs;
+    const overloaded = shed > 0 || wait > this.latencyTargetMs;
     this.sinceChange++;
+    const settled = this.sinceChange >= SETTLE_TICKS;
     if (overloaded && sessions > 0) {
       this.overloadedTicks++;
-      // What the workers did analyse, shared out, with headroom to drain the queue.
-      const capacityFps = Math.max(MIN_FPS, tenths((analysedPerSec / sessions) * CUT_SHARE));
-      if (capacityFps < this.fps) {
-        this.setFps(capacityFps);
-      } else if (this.sinceChange >= SETTLE_TICKS && this.fps > MIN_FPS) {
-        // The workers keep up with what arrives but the queue does not shrink: step down.
-        this.setFps(Math.max(MIN_FPS, tenths(this.fps * CUT_SHARE)));
+      // With a backlog the workers were busy all along: what they analysed is the capacity.
+      this.capacity = analysedPerSec;
+      // Send less than that by enough to drain the backlog (about `wait` worth of frames) within DRAIN_MS.
+      const drainShare = Math.max(0.5, 1 - wait / DRAIN_MS);
+      const target = Math.max(MIN_FPS, tenths((analysedPerSec * drainShare) / sessions));
+      if (target < this.fps) {
+        this.setFps(target);
+      } else if (settled && wait >= last.oldestWaitMs && this.fps > MIN_FPS) {
+        // The workers keep up with what arrives, yet the queue does not shrink: step down.
+        this.setFps(Math.max(MIN_FPS, tenths(this.fps * STEP_DOWN_SHARE)));
       } else if (this.fps === MIN_FPS && this.overloadedTicks > SETTLE_TICKS) {
         this.accepting = false;
       }
     } else {
       this.overloadedTicks = 0;
-      if (sample.oldestWaitMs < this.latencyTargetMs / 2) this.accepting = true;
+      if (wait < this.latencyTargetMs / 2) this.accepting = true;
       // Lift only while the queue is short. A queue between a quarter of the
       // target and the target is what workers used to the full look like:
       // the fps holds there instead of see-sawing between cuts and lifts.
-      const settled = this.sinceChange >= SETTLE_TICKS;
-      if (settled && sample.oldestWaitMs <= this.latencyTargetMs / 4 && this.fps < this.maxFps) {
-        this.setFps(Math.min(this.maxFps, tenths(this.fps + this.maxFps * RAISE_SHARE)));
+      if (settled && wait <= this.latencyTargetMs / 4 && this.fps < this.maxFps) {
+        const resume = sessions > 0 ? tenths((this.capacity * RESUME_SHARE) / sessions) : this.maxFps;
+        const probe = tenths(this.fps + this.maxFps * PROBE_SHARE);
+        this.setFps(Math.min(this.maxFps, Math.max(resume, probe)));
       }
     }
     return this.current;
