@@ -30,10 +30,21 @@ describe('LoadMonitor', () => {
 
   it('throttles to what the workers analysed per session, in tenths, while frames are shed', () => {
     const f = new Feed(new LoadMonitor(10, TARGET));
-    // 60 frames analysed in 1 s by 4 sessions: 15 fps each, above the fps: down by 10%.
-    expect(f.tick({ shed: 1, analysed: 60, sessions: 4 })).toEqual({ fps: 9, accepting: true, overloaded: true });
-    // 22 analysed by 4 sessions: 5.5 fps each.
+    // 22 frames analysed in 1 s by 4 sessions: 5.5 fps each.
     expect(f.tick({ shed: 3, analysed: 22, sessions: 4 })).toEqual({ fps: 5.5, accepting: true, overloaded: true });
+  });
+
+  it('steps down by 10% when what was analysed is above the fps already', () => {
+    const f = new Feed(new LoadMonitor(10, TARGET));
+    // 60 analysed by 4 sessions: 15 fps each, above the fps.
+    expect(f.tick({ shed: 1, analysed: 60, sessions: 4 })).toEqual({ fps: 9, accepting: true, overloaded: true });
+  });
+
+  it('one slow second does not set the fps: the capacity is the most analysed, shrinking by 10% a second', () => {
+    const f = new Feed(new LoadMonitor(10, TARGET));
+    expect(f.tick({ shed: 1, analysed: 32, sessions: 4 }).fps).toBe(8);
+    // Then only 4 analysed a second: the estimate goes 28.8, 25.9, ...
+    expect([0, 1].map(() => f.tick({ shed: 1, analysed: 4, sessions: 4 }).fps)).toEqual([7.2, 6.4]);
   });
 
   it('throttles when the oldest unit waits longer than the target, deeper the longer the backlog', () => {
@@ -41,8 +52,8 @@ describe('LoadMonitor', () => {
     expect(f.tick({ analysed: 40, wait: 1000, sessions: 10 }).fps).toBe(5); // at the target: not overloaded
     // 40 analysed by 10 sessions: 4 fps each, less a quarter to drain 1 s of backlog within 4 s.
     expect(f.tick({ analysed: 40, wait: 1001, sessions: 10 })).toEqual({ fps: 2.9, accepting: true, overloaded: true });
-    // Never less than half of what was analysed: 20 by 10, 2 s waited.
-    expect(f.tick({ analysed: 20, wait: 2000, sessions: 10 }).fps).toBe(1);
+    // Never less than half the capacity (the 40 a second measured before, less 10%): 2 s waited.
+    expect(f.tick({ analysed: 20, wait: 2000, sessions: 10 }).fps).toBe(1.8);
   });
 
   it('uses the interval to turn counts into fps', () => {

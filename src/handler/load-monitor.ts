@@ -38,6 +38,12 @@ const RESUME_SHARE = 0.9;
 const PROBE_SHARE = 0.1;
 /** A cut that does not drain the queue is followed by one of this share. */
 const STEP_DOWN_SHARE = 0.9;
+/**
+ * The capacity estimate is the most analysed in an overloaded second,
+ * shrinking by this share per overloaded second: one slow second (a
+ * connection storm, another process) must not set the fps for everyone.
+ */
+const CAPACITY_DECAY = 0.9;
 
 /** fps are steered in tenths: across many sessions, whole fps would be steps of 20 %. */
 const tenths = (fps: number): number => Math.floor(fps * 10 + 1e-9) / 10;
@@ -48,7 +54,7 @@ export class LoadMonitor {
   private overloadedTicks = 0;
   private sinceChange = SETTLE_TICKS;
   private accepting = true;
-  /** Frames/s the workers analysed the last time they could not keep up (0: not measured). */
+  /** Frames/s the workers analyse when they cannot keep up (0: not measured); see CAPACITY_DECAY. */
   private capacity = 0;
 
   constructor(
@@ -75,10 +81,10 @@ export class LoadMonitor {
     if (overloaded && sessions > 0) {
       this.overloadedTicks++;
       // With a backlog the workers were busy all along: what they analysed is the capacity.
-      this.capacity = analysedPerSec;
+      this.capacity = Math.max(analysedPerSec, this.capacity * CAPACITY_DECAY);
       // Send less than that by enough to drain the backlog (about `wait` worth of frames) within DRAIN_MS.
       const drainShare = Math.max(0.5, 1 - wait / DRAIN_MS);
-      const target = Math.max(MIN_FPS, tenths((analysedPerSec * drainShare) / sessions));
+      const target = Math.max(MIN_FPS, tenths((this.capacity * drainShare) / sessions));
       if (target < this.fps) {
         this.setFps(target);
       } else if (settled && wait >= last.oldestWaitMs && this.fps > MIN_FPS) {
