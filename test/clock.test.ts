@@ -28,6 +28,20 @@ describe('ClockCheck: skew estimate', () => {
     expect(clock.skewMs).toBe(40); // sorted 10 20 30 [40] 50 70 1e6
   });
 
+  it('is the median of the last 49 offsets over a long stream, repeated values included', () => {
+    const clock = new ClockCheck(1e9);
+    const offsets: number[] = [];
+    let x = 7;
+    for (let seq = 0; seq < 500; seq++) {
+      x = (x * 48271) % 2147483647; // a fixed pseudo-random sequence
+      const o = (x % 200) - 100; // many repeats among 200 values
+      offsets.push(o);
+      clock.check(seq, T + 200 * seq, T + 200 * seq + o);
+      const recent = offsets.slice(-49).sort((a, b) => a - b);
+      expect(clock.skewMs).toBe(recent[Math.floor(recent.length / 2)]);
+    }
+  });
+
   it('with an even number of samples takes the upper of the two middle ones', () => {
     const clock = new ClockCheck(1e9);
     [10, 40, 20, 30].forEach((o, seq) => clock.check(seq, T, T + o));

@@ -14,8 +14,22 @@ export interface TimestampCheck {
   detail?: string;
 }
 
+/** Index of the first element of `sorted` not less than `x`. */
+function lowerBound(sorted: number[], x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export class ClockCheck {
+  /** The recent offsets in arrival order, and the same kept sorted (read on every frame). */
   private readonly offsets: number[] = [];
+  private readonly sorted: number[] = [];
   private last: { seq: number; captureTs: number } | null = null;
 
   constructor(
@@ -27,9 +41,8 @@ export class ClockCheck {
 
   /** Estimated clock skew plus delay in ms (server minus client), or null before any frame. */
   get skewMs(): number | null {
-    if (this.offsets.length === 0) return null;
-    const sorted = [...this.offsets].sort((a, b) => a - b);
-    return sorted[Math.floor(sorted.length / 2)];
+    if (this.sorted.length === 0) return null;
+    return this.sorted[Math.floor(this.sorted.length / 2)];
   }
 
   check(seq: number, captureTs: number, arrivalWallMs: number): TimestampCheck {
@@ -38,7 +51,8 @@ export class ClockCheck {
     // Every frame feeds the estimate, so a client whose clock was stepped is
     // judged by its new clock once most recent frames agree.
     this.offsets.push(offset);
-    if (this.offsets.length > SAMPLES) this.offsets.shift();
+    this.sorted.splice(lowerBound(this.sorted, offset), 0, offset);
+    if (this.offsets.length > SAMPLES) this.sorted.splice(lowerBound(this.sorted, this.offsets.shift()!), 1);
     if (skew !== null && Math.abs(offset - skew) > this.toleranceMs) {
       return { ok: false, detail: `captureTs is ${Math.round(skew - offset)} ms away from the session's clock` };
     }
