@@ -50,8 +50,12 @@ const latest = (/** @type {Array<number | null>} */ values) => {
  * @typedef {{ series: SeriesSpec[], unit?: string, percentAxis?: boolean }} ChartSpec
  */
 
-/** @param {number} workers @returns {Record<string, ChartSpec>} */
-function specs(workers, dropReasons = ['duplicate', 'late', 'rate_limited', 'shed', 'model_error', 'session_closed']) {
+/**
+ * @param {number} workers
+ * @param {string[]} dropReasons the server's drop reasons (`/dashboard/data`)
+ * @returns {Record<string, ChartSpec>}
+ */
+function specs(workers, dropReasons) {
   const slots = [...Array(workers).keys()];
   return {
     sessions: {
