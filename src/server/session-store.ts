@@ -263,7 +263,10 @@ export class RedisSessionStore extends EventEmitter implements SessionStore {
     if (!record) return;
     this.writing.add(id);
     const from = this.windowsWritten.get(id)?.resultId ?? -1;
-    const fresh = record.windows.filter((w) => resultIdOf(w) > from);
+    // Windows are in resultId order: the new ones are at the end.
+    let start = record.windows.length;
+    while (start > 0 && resultIdOf(record.windows[start - 1]) > from) start--;
+    const fresh = record.windows.slice(start);
     const windowsKey = WINDOWS_PREFIX + id;
     const tx = this.redis.multi().set(KEY_PREFIX + id, JSON.stringify({ ...record, windows: [] }), 'PX', this.ttlMs);
     if (fresh.length > 0) tx.rpush(windowsKey, ...fresh.map((w) => JSON.stringify(w))).ltrim(windowsKey, -WINDOWS_KEPT, -1);
