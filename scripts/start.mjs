@@ -85,7 +85,8 @@ try {
   ensureBuild();
   const python = await ensurePython();
   if (prepareOnly) process.exit(0);
-  const child = spawn(process.execPath, [path.join(root, 'dist', 'main.js'), ...serverArgs], {
+  const { SERVER_NODE_FLAGS } = await import(path.join(root, 'dist', 'node-flags.js'));
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, path.join(root, 'dist', 'main.js'), ...serverArgs], {
     cwd: root,
     stdio: 'inherit',
     env: { ...process.env, PYTHON: python },

@@ -63,6 +63,10 @@ export class StepRecorder {
   readonly addedLatency = new LatencyHistogram();
   /** Model time per unit, from `signals.benchModelMs`. */
   readonly modelMs = new LatencyHistogram();
+  /** Send of a unit's last frame → its model began (receive, cut, queue, IPC), from `signals.benchModelStart`. */
+  readonly toModel = new LatencyHistogram();
+  /** Model done → result at the generator (IPC back, result handling, WebSocket, the generator's own loop). */
+  readonly fromModel = new LatencyHistogram();
   /** How late the generator sent frames against their schedule (its own lag, not the server's). */
   readonly sendLag = new LatencyHistogram();
   /** Measurement window, monotonic ms (performance.now()); +Infinity until known. */
@@ -119,6 +123,7 @@ export class BenchSession {
   openError: string | null = null;
   private ws: WebSocket | null = null;
   private readonly scheduledAt = new Float64Array(SCHEDULE_SLOTS);
+  private readonly sentAt = new Float64Array(SCHEDULE_SLOTS);
   private seq = 0;
   private baseFps = 5;
   private fps = 5;
@@ -222,6 +227,7 @@ export class BenchSession {
     if (ws.readyState !== WebSocket.OPEN) return;
     const seq = this.seq++;
     this.scheduledAt[seq & (SCHEDULE_SLOTS - 1)] = scheduled;
+    this.sentAt[seq & (SCHEDULE_SLOTS - 1)] = now;
     const image = this.opts.images[(seq + this.index) % this.opts.images.length];
     ws.send(encodeFrame({ format: FORMAT_JPEG, seq, captureTs: performance.timeOrigin + scheduled }, image));
     this.counts.sent++;
@@ -285,6 +291,13 @@ export class BenchSession {
       if (typeof modelMs === 'number') {
         rec.modelMs.record(modelMs);
         rec.addedLatency.record(latency - modelMs);
+        const start = msg.signals?.benchModelStart;
+        if (typeof start === 'number') {
+          // Wall clock of the worker → this process's monotonic clock.
+          const began = start - performance.timeOrigin;
+          rec.toModel.record(Math.max(0, began - this.sentAt[seqTo & (SCHEDULE_SLOTS - 1)]));
+          rec.fromModel.record(Math.max(0, now - began - modelMs));
+        }
       }
     }
   }

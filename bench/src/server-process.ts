@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
+import { SERVER_NODE_FLAGS } from '../../dist/node-flags.js';
 import { ROOT } from './frames.js';
 
 export interface ServerOptions {
@@ -121,7 +122,8 @@ export class ServerUnderTest {
       ...o.env,
     };
     const root = o.root ?? ROOT;
-    const child = spawn(process.execPath, [...o.nodeArgs, path.join(root, 'dist', 'main.js')], {
+    // The flags `npm start` runs the server with; `--server-node-args` come after them and win.
+    const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...o.nodeArgs, path.join(root, 'dist', 'main.js')], {
       cwd: root,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -73,6 +73,11 @@ export function formatReport(r: BenchReport): string {
         );
       }
       if (s.othersCpuPercent !== null) notes.push(`other processes ${f(s.othersCpuPercent)}% CPU (machine ${f(s.machineCpuPercent)}%, load ${f(s.loadAverage, 2)})`);
+      if (s.toModelMs && s.fromModelMs) {
+        notes.push(
+          `last frame sent → model began p50/p99 ${f(s.toModelMs.p50, 1)}/${f(s.toModelMs.p99, 1)} ms, model done → result p50/p99 ${f(s.fromModelMs.p50, 1)}/${f(s.fromModelMs.p99, 1)} ms`,
+        );
+      }
       if (s.sendLagMs) notes.push(`generator send lag p99 ${f(s.sendLagMs.p99, 1)} ms, max ${f(s.sendLagMs.max, 0)} ms`);
       if (s.serverRssSlopeMBPerMin !== null) notes.push(`server RSS ${f(s.server?.rssStartMB)} → ${f(s.server?.rssEndMB)} MB (slope ${s.serverRssSlopeMBPerMin} MB/min)`);
       out.push(`  N=${s.sessions}: ${notes.join(' · ')}`);

@@ -110,7 +110,7 @@ export class ModelHandler {
     const i = this.ring.indexOf(session);
     if (i >= 0) this.ring.splice(i, 1);
     for (const unit of session.queue.splice(0)) {
-      this.budget.release(session, unitBytes(unit));
+      this.budget.free(session, unit.frames.map((f) => f.image));
       this.drop(session, 'session_closed', unit.frames.length);
     }
     session.queuedBytes = 0;
@@ -130,7 +130,7 @@ export class ModelHandler {
     const n = unit.frames.length;
     const bytes = unitBytes(unit);
     session.queuedBytes -= bytes;
-    this.budget.release(session, bytes);
+    this.budget.free(session, unit.frames.map((f) => f.image));
     unit.counts.shed += n;
     unit.frames = [];
     this.shedTotal += n;
@@ -184,13 +184,10 @@ export class ModelHandler {
       frames: unit.frames.map((f) => ({ seq: f.seq, captureTs: f.captureTs, format: f.format, width: f.width, height: f.height })),
       context: session.context,
     };
-    const bytes = unitBytes(unit);
+    const images = unit.frames.map((f) => f.image);
     const sentAt = nowMs();
     this.pool
-      .run(
-        meta,
-        unit.frames.map((f) => f.image),
-      )
+      .run(meta, images)
       .then(
         (result) => {
           this.hooks.onUnitDone?.(session, unit, { queueMs: sentAt - unit.createdAt, ipcMs: nowMs() - sentAt, modelMs: result.modelMs });
@@ -199,7 +196,8 @@ export class ModelHandler {
         (err: unknown) => this.fail(session, unit, err),
       )
       .finally(() => {
-        this.budget.release(session, bytes);
+        // Settled: the worker has read these frames (or the unit is given up), nothing refers to them now.
+        this.budget.free(session, images);
         session.settle(unit);
         session.inFlight = false;
         if (session.queue.length > 0 && !session.closed) this.ring.push(session);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import WebSocket from 'ws';
 import { encodeFrame, FORMAT_JPEG } from '../../src/handler/frame-header.js';
+import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
 import { TEST_DIR, TEST_MODELS } from './app.js';
 
 const ROOT = path.resolve(TEST_DIR, '..');
@@ -77,7 +78,7 @@ export class Instance {
   ) {}
 
   async start(): Promise<void> {
-    const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'main.js')], {
+    const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, path.join(ROOT, 'dist', 'main.js')], {
       cwd: ROOT,
       env: {
         ...process.env,

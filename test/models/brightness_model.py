@@ -1,8 +1,12 @@
 """A tiny model for tests: numpy only, scores a frame by its mean brightness.
 
 It proves that a model chosen by MODEL (with MODEL_PATH) is the one the
-workers run, and shows the plug-in contract in a few lines.
+workers run, and shows the plug-in contract in a few lines. Each frame's
+``crc`` (CRC-32 of the bytes the worker got) lets tests check that every
+frame reached the model as the client sent it.
 """
+
+import zlib
 
 import cv2
 import numpy as np
@@ -24,7 +28,7 @@ class BrightnessModel(Model):
                 continue
             score = round(float(image.mean()) / 255 * 100, 1)
             scores.append(score)
-            frames.append({"analysed": True, "brightness": score})
+            frames.append({"analysed": True, "brightness": score, "crc": zlib.crc32(frame.data)})
         context["units"] = context.get("units", 0) + 1
         if scores:
             batch = UnitOutcome(round(sum(scores) / len(scores), 1), "focused", {"unitsSeen": context["units"]})
