@@ -2,9 +2,12 @@
  * The model's own speed on this machine: one worker process per core, fed
  * through the real IPC (the server's Worker class and codec) as fast as it
  * answers, with no server, no WebSocket and no queueing in between. Each
- * worker plays one session: units of `batchFrames` frames, cycling the same
+ * worker plays two sessions: units of `batchFrames` frames, cycling the same
  * captures the load generator sends, with the context carried from unit to
- * unit and a window closed every `windowFrames`, as in a real session.
+ * unit and a window closed every `windowFrames`, as in a real session. Two,
+ * so that one session's next unit is already waiting in the channel while
+ * the worker analyses the other's: the worker never idles on a round trip,
+ * and the figure is the model's own limit.
  */
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
@@ -37,7 +40,7 @@ export interface RawResult {
   framesPerSecond: number;
   /** Model time per unit as the worker measured it (RESULT.modelMs). */
   modelMsPerUnit: LatencySummary | null;
-  /** Request → answer per unit, as seen by the Worker class (model time included). */
+  /** Request → answer per unit, as seen by the Worker class: the model's time on the other session's unit, then on this one. */
   roundTripMsPerUnit: LatencySummary | null;
   workerUsage: ProcessUsage[];
   /** CPU of other processes on the machine meanwhile (the bench process itself excluded), % of one core. */
@@ -89,7 +92,7 @@ export async function measureRawThroughput(o: RawOptions): Promise<RawResult> {
     const sampler = new ProcessSampler(-1, () => workers.map((w) => w.pid).filter((p): p is number => p !== undefined));
     let sampling = false;
 
-    const loop = async (w: Worker) => {
+    const loop = async (w: Worker, player: number) => {
       let context: unknown = null;
       let seq = 0;
       const captureBase = Date.now();
@@ -104,7 +107,7 @@ export async function measureRawThroughput(o: RawOptions): Promise<RawResult> {
         }
         const images: Buffer[] = [];
         const meta: AnalyseMeta = {
-          session: `raw-${w.slot}`,
+          session: `raw-${w.slot}-${player}`,
           closesWindow: (seq + batchFrames) % windowFrames === 0,
           batchFrames,
           windowFrames,
@@ -134,7 +137,7 @@ export async function measureRawThroughput(o: RawOptions): Promise<RawResult> {
       }
       if (last > first) framesPerSecond += (mine / (last - first)) * 1000;
     };
-    await Promise.all(workers.map(loop));
+    await Promise.all(workers.flatMap((w) => [loop(w, 0), loop(w, 1)]));
     const usage = sampling ? sampler.stop() : null;
     return {
       workers: o.workers,

@@ -20,7 +20,7 @@ export function formatReport(r: BenchReport): string {
   ] as const) {
     if (!raw) continue;
     out.push(
-      `raw model throughput ${label}: ${raw.framesPerSecond} frames/s (${raw.workers} workers, ${raw.seconds} s, no server); model time per unit p50 ${f(raw.modelMsPerUnit?.p50, 1)} ms, p99 ${f(raw.modelMsPerUnit?.p99, 1)} ms; IPC round trip p50 ${f(raw.roundTripMsPerUnit?.p50, 1)} ms; worker CPU ${raw.workerUsage.map((w) => f(w.cpuPercent)).join('/')}%; other processes ${f(raw.othersCpuPercent)}% CPU`,
+      `raw model throughput ${label}: ${raw.framesPerSecond} frames/s (${raw.workers} workers, ${raw.seconds} s, no server); model time per unit p50 ${f(raw.modelMsPerUnit?.p50, 1)} ms, p99 ${f(raw.modelMsPerUnit?.p99, 1)} ms; round trip p50 ${f(raw.roundTripMsPerUnit?.p50, 1)} ms (two sessions a worker); worker CPU ${raw.workerUsage.map((w) => f(w.cpuPercent)).join('/')}%; other processes ${f(raw.othersCpuPercent)}% CPU`,
     );
   }
   if (r.steps.length > 0) {
