@@ -10,11 +10,13 @@
  * frames instead, so the collector no longer sees them come and go.
  *
  * Sizes are rounded up to a quarter of their power of two (at most 25 %
- * waste; a 29-KB capture takes 32 KB), at least 4 KB. A buffer is reused
- * only once it is given back, and given back only once: the pool tracks
- * which of its buffers are out, and ignores anything else it is handed
- * (counted in `strays`), so a mistake elsewhere can never put one frame's
- * memory under two frames.
+ * waste; a 29-KB capture takes 32 KB), at least 4 KB. The pool tracks
+ * which of its buffers are out and ignores anything else it is handed
+ * (counted in `strays`), so a frame released twice never ends up under two
+ * new frames. Releasing a frame that is still in use is the one mistake it
+ * cannot catch: the frame budget releases at the same places it stops
+ * counting a frame's bytes, and test/frame-pool.test.ts checks with real
+ * workers that every analysed frame arrives as its client sent it.
  */
 export class FramePool {
   private readonly free = new Map<number, ArrayBufferLike[]>();
