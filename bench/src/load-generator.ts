@@ -86,7 +86,8 @@ export class StepRecorder {
 
 export interface SessionOptions {
   url: string;
-  images: Buffer[];
+  /** Frame messages, one per capture, shared by every session: seq and captureTs are written in before each send. */
+  messages: Buffer[];
   recorder: StepRecorder;
   /** Obey `throttle` like the browser client does (default) or keep sending at the welcome's fps. */
   obeyThrottle: boolean;
@@ -228,8 +229,11 @@ export class BenchSession {
     const seq = this.seq++;
     this.scheduledAt[seq & (SCHEDULE_SLOTS - 1)] = scheduled;
     this.sentAt[seq & (SCHEDULE_SLOTS - 1)] = now;
-    const image = this.opts.images[(seq + this.index) % this.opts.images.length];
-    ws.send(encodeFrame({ format: FORMAT_JPEG, seq, captureTs: performance.timeOrigin + scheduled }, image));
+    const message = this.opts.messages[(seq + this.index) % this.opts.messages.length];
+    message.writeUInt32BE(seq >>> 0, 4);
+    message.writeDoubleBE(performance.timeOrigin + scheduled, 8);
+    // ws masks a copy of a caller's Buffer within send() (nothing is compressed), so the message can be reused.
+    ws.send(message);
     this.counts.sent++;
     if (measured) {
       rec.windowSent++;
@@ -342,6 +346,9 @@ export interface LoadResult {
   windowMs: number;
 }
 
+/** One frame message per capture, for BenchSession's `messages`. */
+export const frameMessages = (images: Buffer[]) => images.map((image) => encodeFrame({ format: FORMAT_JPEG, seq: 0, captureTs: 0 }, image));
+
 /** Sending time after the window: more than one batch (5 frames at 5 fps). */
 const TAIL_MS = 1500;
 
@@ -362,11 +369,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   recorder.windowTo = windowTo;
   const sessions: BenchSession[] = [];
   const opened: Promise<void>[] = [];
+  const messages = frameMessages(o.images);
   for (let i = 0; i < o.sessions; i++) {
     await sleepUntil(start + (o.rampMs * i) / o.sessions);
     const s = new BenchSession(i, {
       url: o.url,
-      images: o.images,
+      messages,
       recorder,
       obeyThrottle: o.obeyThrottle,
       handshakeTimeoutMs: o.handshakeTimeoutMs,

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadFrames, ROOT } from './frames.js';
-import { BenchSession, runLoad, StepRecorder } from './load-generator.js';
+import { BenchSession, frameMessages, runLoad, StepRecorder } from './load-generator.js';
 import { ProcessSampler } from './process-sampler.js';
 import { measureRawThroughput, type RawResult } from './raw-throughput.js';
 import {
@@ -304,10 +304,11 @@ export class Bench {
   private async openSessions(url: string, n: number): Promise<BenchSession[]> {
     const recorder = new StepRecorder();
     const sessions: BenchSession[] = [];
+    const messages = frameMessages(this.images);
     for (let i = 0; i < n; i += 50) {
       const batch = Array.from(
         { length: Math.min(50, n - i) },
-        (_, j) => new BenchSession(i + j, { url, images: this.images, recorder, obeyThrottle: true, handshakeTimeoutMs: 15_000 }),
+        (_, j) => new BenchSession(i + j, { url, messages, recorder, obeyThrottle: true, handshakeTimeoutMs: 15_000 }),
       );
       await Promise.all(batch.map((s) => s.open()));
       sessions.push(...batch);
