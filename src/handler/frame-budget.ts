@@ -3,17 +3,17 @@ import { FramePool } from './frame-pool.js';
 /** Memory kept for reuse once frames are freed (the pool's cap): about a second of 100 sessions' captures. */
 const POOL_MAX_FREE_BYTES = 32 * 1024 * 1024;
 
+/** Whoever holds frames: each session, so shedding can pick the biggest holder. */
+export interface Holder {
+  heldBytes: number;
+}
+
 /**
  * The one byte budget over the frames every session holds (waiting for
  * order, in an open batch, queued for a worker or at one), so memory stays
  * flat whatever clients do. Frames are admitted only while it has room,
  * into memory recycled through a FramePool.
  */
-/** Whoever holds frames: each session, so shedding can pick the biggest holder. */
-export interface Holder {
-  heldBytes: number;
-}
-
 export class FrameBudget {
   private usedBytes = 0;
   private peakBytes = 0;

@@ -4,10 +4,11 @@
  * shed or the oldest queued unit waits longer than the latency target, it
  * asks every client to send fewer frames (a `throttle` message with a
  * suggested fps, in tenths): the capacity it measured (what the workers
- * analyse while they cannot keep up), less enough to drain the backlog. It holds while the queue is between a quarter of the
- * target and the target; while the queue is shorter it lifts the fps back
- * to 90 % of the capacity it measured, then step by step. Only when even
- * the lowest fps cannot keep latency bounded does it refuse new sessions.
+ * analyse while they cannot keep up), less enough to drain the backlog. It
+ * holds while the queue is between a quarter of the target and the target;
+ * while the queue is shorter it lifts the fps back to 90 % of the capacity
+ * it measured, then step by step. Only when even the lowest fps cannot keep
+ * latency bounded does it refuse new sessions.
  */
 
 export interface LoadSample {
