@@ -24,6 +24,7 @@ function outcome(sent: number, summary: Record<string, any> | null, analysedInRe
       notices: 0,
       windowBatches: 0,
       slotsCovered: sent,
+      windowSent: 0,
     },
     summary,
     closed: { code: 1000, reason: 'bye' },
@@ -91,5 +92,35 @@ describe('bench smoke run', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  }, 120_000);
+
+  it('replaces sessions that reach their lifetime and accounts for every one of them', async () => {
+    const report = await runBench({
+      ...DEFAULTS,
+      model: 'noop',
+      sessions: [3],
+      lifetimeS: 2,
+      durationS: 4,
+      rampS: 0.5,
+      settleS: 0.5,
+      workers: 1,
+      rawSeconds: 0,
+      quiet: true,
+      command: 'test/bench.test.ts',
+    });
+    const [step] = report.steps;
+    const f = step.frames;
+    expect(step.lifetimeS).toBe(2);
+    // Three slots over ~6.5 s of sending, each session 2 s plus its handshake.
+    expect(step.opened).toBeGreaterThanOrEqual(6);
+    expect(step.openErrors).toEqual({});
+    expect(step.arithmetic).toEqual({ ok: true, problems: [] });
+    expect(f.sessionsWithSummary).toBe(step.opened);
+    expect(f.sent).toBe(f.analysed + f.shed + f.rejected + f.dropped + f.lost);
+    // Each session waited for its results before bye, so nothing was left unanswered or lost.
+    expect(f.lost).toBe(0);
+    expect(step.window.unanswered).toBe(0);
+    expect(step.abnormalCloses).toEqual({});
+    expect(step.window.sessionsWithoutResults).toBe(0);
   }, 120_000);
 });

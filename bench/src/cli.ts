@@ -20,6 +20,8 @@ Model:
 
 Timing:
   --duration S          measured seconds per step                           [20]
+  --lifetime S          each session lasts S s (whole units), then a new one takes
+                        its place: sessions come and go, N at a time       [the step]
   --ramp S              seconds over which the sessions open               [5]
   --settle S            seconds between the ramp and the measurement       [2]
   --raw-seconds S       seconds of raw model throughput (0: skip)           [10]
@@ -81,6 +83,10 @@ export function parseArgs(argv: string[]): { options: RunOptions; json: string |
         break;
       case '--duration':
         o.durationS = num(a, next());
+        break;
+      case '--lifetime':
+        o.lifetimeS = num(a, next());
+        if (o.lifetimeS < 2) throw new Error('--lifetime is at least 2 (seconds)');
         break;
       case '--ramp':
         o.rampS = num(a, next());

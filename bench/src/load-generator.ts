@@ -41,6 +41,8 @@ export interface ClientCounts {
   windowBatches: number;
   /** Seq slots covered by the batch results received. */
   slotsCovered: number;
+  /** Frames sent that were scheduled inside the measurement window. */
+  windowSent: number;
 }
 
 export interface SessionOutcome {
@@ -118,6 +120,7 @@ export class BenchSession {
     notices: 0,
     windowBatches: 0,
     slotsCovered: 0,
+    windowSent: 0,
   };
   summary: Msg | null = null;
   closed: { code: number; reason: string } | null = null;
@@ -173,11 +176,17 @@ export class BenchSession {
     this.arm();
   }
 
-  /** Stop sending, say bye, wait for the summary (or the close). */
-  async finish(): Promise<void> {
+  /**
+   * Stop sending, say bye, wait for the summary (or the close). With
+   * `drain`, bye waits until every frame sent is covered by a result, as a
+   * student who ends a session at a unit's boundary sees it.
+   */
+  async finish(drain = false): Promise<void> {
     this.stop();
     const ws = this.ws;
     if (!ws || !this.welcomed || this.closed) return;
+    if (drain) await this.until(() => this.counts.slotsCovered >= this.seq || this.closed !== null, this.opts.handshakeTimeoutMs);
+    if (this.closed) return;
     if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'bye' }));
     await this.until(() => this.summary !== null || this.closed !== null, this.opts.handshakeTimeoutMs);
     // The server closes with 1000 right after the summary.
@@ -237,6 +246,7 @@ export class BenchSession {
     this.counts.sent++;
     if (measured) {
       rec.windowSent++;
+      this.counts.windowSent++;
       rec.sendLag.record(now - scheduled);
     }
   }
@@ -335,6 +345,12 @@ export interface LoadOptions {
   durationMs: number;
   obeyThrottle: boolean;
   handshakeTimeoutMs: number;
+  /**
+   * Session lifetime, ms (0: every session lasts the whole step). A session
+   * that reaches it sends its last unit, waits for its results, says bye,
+   * and a new session opens in its place at once, so N stay connected.
+   */
+  lifetimeMs?: number;
   /** Called when the measurement window opens and closes (for CPU and memory samples). */
   onWindow?: (phase: 'start' | 'end') => void | Promise<void>;
 }
@@ -358,43 +374,63 @@ const sleepUntil = (t: number) => new Promise<void>((r) => setTimeout(r, Math.ma
  * Open `sessions` sessions spread evenly over the ramp, each starting to
  * send as soon as it is welcomed at a phase of its own (so that the N
  * senders do not tick in step), measure for `durationMs` after the ramp and
- * a settling time, then bye every session and collect the summaries.
+ * a settling time, then bye every session and collect the summaries. With
+ * `lifetimeMs`, sessions come and go throughout, N at a time.
  */
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const recorder = new StepRecorder();
   const start = performance.now();
   const windowFrom = start + o.rampMs + o.settleMs;
   const windowTo = windowFrom + o.durationMs;
+  // Sending goes on for a batch past the window, so the window's last units complete as in steady state
+  // (a batch left open at bye would be answered only then, and its latency would be the generator's).
+  const sendUntil = windowTo + TAIL_MS;
   recorder.windowFrom = windowFrom;
   recorder.windowTo = windowTo;
   const sessions: BenchSession[] = [];
-  const opened: Promise<void>[] = [];
+  const slots: Promise<void>[] = [];
+  const ended: Promise<void>[] = [];
   const messages = frameMessages(o.images);
+  const lifetimeMs = o.lifetimeMs ?? 0;
+  let nextIndex = o.sessions;
+  const newSession = (index: number) => {
+    const s = new BenchSession(index, { url: o.url, messages, recorder, obeyThrottle: o.obeyThrottle, handshakeTimeoutMs: o.handshakeTimeoutMs });
+    sessions.push(s);
+    return s;
+  };
+  // One slot per concurrent session; with a lifetime, each slot opens one session after another.
+  const runSlot = async (i: number, first: BenchSession) => {
+    const phase = ((i * 1000) / 5 / Math.max(1, o.sessions)) % 200;
+    let s = first;
+    // The first sessions end at staggered times, so that sessions are replaced evenly rather than all at once.
+    let life = (lifetimeMs * (i + 1)) / o.sessions;
+    for (;;) {
+      await s.open();
+      if (s.openError !== null) return;
+      const firstAt = performance.now() + phase;
+      // Whole units (a unit is 1 s of frames at 5 fps), ending half a frame interval after the last one.
+      const stopAt = lifetimeMs > 0 ? firstAt + Math.max(2, Math.round(life / 1000)) * 1000 - 100 : Infinity;
+      s.startSending(firstAt, Math.min(stopAt, sendUntil));
+      if (stopAt >= sendUntil) return;
+      await sleepUntil(stopAt);
+      ended.push(s.finish(true));
+      // No replacement that could not send a whole unit before sending ends (past the window by then).
+      if (performance.now() + 1000 > sendUntil) return;
+      s = newSession(nextIndex++);
+      life = lifetimeMs;
+    }
+  };
   for (let i = 0; i < o.sessions; i++) {
     await sleepUntil(start + (o.rampMs * i) / o.sessions);
-    const s = new BenchSession(i, {
-      url: o.url,
-      messages,
-      recorder,
-      obeyThrottle: o.obeyThrottle,
-      handshakeTimeoutMs: o.handshakeTimeoutMs,
-    });
-    sessions.push(s);
-    opened.push(
-      s.open().then(() => {
-        const phase = ((i * 1000) / 5 / Math.max(1, o.sessions)) % 200;
-        // Sending goes on for a batch past the window, so the window's last units complete as in steady state
-        // (a batch left open at bye would be answered only then, and its latency would be the generator's).
-        s.startSending(performance.now() + phase, windowTo + TAIL_MS);
-      }),
-    );
+    slots.push(runSlot(i, newSession(i)));
   }
   await sleepUntil(windowFrom);
   await o.onWindow?.('start');
   await sleepUntil(windowTo);
   await o.onWindow?.('end');
-  await sleepUntil(windowTo + TAIL_MS);
-  await Promise.all(opened);
+  await sleepUntil(sendUntil);
+  await Promise.all(slots);
+  await Promise.all(ended);
   await Promise.all(sessions.map((s) => s.finish()));
   return { recorder, sessions: sessions.map((s) => s.outcome()), windowMs: windowTo - windowFrom };
 }

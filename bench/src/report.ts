@@ -76,7 +76,11 @@ export interface ServerSideFigures {
 }
 
 export interface StepReport {
+  /** Sessions connected at once. */
   sessions: number;
+  /** Session lifetime in seconds when sessions came and went (null: each lasted the whole step). */
+  lifetimeS: number | null;
+  /** Sessions opened over the step (more than `sessions` when they came and went). */
   opened: number;
   openErrors: Record<string, number>;
   frames: FrameAccounting;
@@ -266,6 +270,7 @@ export function serverSideFigures(before: string | null, after: string | null): 
 
 export interface StepInputs {
   sessions: number;
+  lifetimeS?: number | null;
   load: LoadResult;
   usage: Usage | null;
   metricsBefore: string | null;
@@ -284,7 +289,10 @@ export function buildStepReport(i: StepInputs): StepReport {
   const frames = sumAccounting(opened.map(accountSession));
   const arithmetic = checkArithmetic(opened, frames);
   const seconds = load.windowMs / 1000;
-  const perSession = opened.map((s) => s.counts.windowBatches);
+  const lifetimeS = i.lifetimeS ?? null;
+  // Sessions that came and went may have lived mostly outside the window: each must have had results, not
+  // necessarily inside it.
+  const perSession = opened.map((s) => (lifetimeS !== null ? s.counts.batches : s.counts.windowBatches));
   const unanswered = opened.reduce((n, s) => n + Math.max(0, s.counts.sent - s.counts.slotsCovered), 0);
   const window: WindowFigures = {
     seconds: r2(seconds),
@@ -295,7 +303,7 @@ export function buildStepReport(i: StepInputs): StepReport {
     analysed: rec.windowAnalysed,
     shed: rec.windowShed,
     analysedPerSecond: r2(rec.windowAnalysed / seconds),
-    resultsPerSessionPerSecond: opened.length > 0 ? r2(rec.latency.count / opened.length / seconds) : 0,
+    resultsPerSessionPerSecond: opened.length > 0 ? r2(rec.latency.count / (lifetimeS !== null ? i.sessions : opened.length) / seconds) : 0,
     shedFraction: rec.windowSlots > 0 ? rec.windowShed / rec.windowSlots : 0,
     withheldFraction: rec.windowSent + rec.windowWithheld > 0 ? rec.windowWithheld / (rec.windowSent + rec.windowWithheld) : 0,
     unanswered,
@@ -317,6 +325,7 @@ export function buildStepReport(i: StepInputs): StepReport {
   }
   const report: StepReport = {
     sessions: i.sessions,
+    lifetimeS,
     opened: opened.length,
     openErrors,
     frames,
@@ -362,7 +371,8 @@ export function verdict(r: StepReport, c: Criteria): string[] {
   else if (p > c.targetMs) reasons.push(`p${c.percentile} ${p} ms > ${c.targetMs} ms`);
   if (r.window.shedFraction > c.maxShedFraction) reasons.push(`${(r.window.shedFraction * 100).toFixed(1)}% shed`);
   if (r.window.withheldFraction > c.maxShedFraction) reasons.push(`${(r.window.withheldFraction * 100).toFixed(1)}% withheld by throttling`);
-  if (r.opened < r.sessions) reasons.push(`${r.sessions - r.opened} sessions not opened`);
+  const notOpened = Object.values(r.openErrors).reduce((a, b) => a + b, 0);
+  if (notOpened > 0) reasons.push(`${notOpened} sessions not opened`);
   if (r.window.sessionsWithoutResults > 0) reasons.push(`${r.window.sessionsWithoutResults} sessions without results`);
   if (r.window.sent > 0 && r.window.unanswered > c.maxShedFraction * r.window.sent) reasons.push(`${r.window.unanswered} frames never answered`);
   if (r.serverExited) reasons.push('the server exited');

@@ -36,6 +36,8 @@ export interface RunOptions {
   /** Idle-memory mode: open this many sessions that send nothing. */
   idle: number | null;
   durationS: number;
+  /** Seconds each session lasts before a new one replaces it (null: the whole step). */
+  lifetimeS: number | null;
   rampS: number;
   settleS: number;
   workers: number;
@@ -66,6 +68,7 @@ export const DEFAULTS: RunOptions = {
   findCapacity: false,
   idle: null,
   durationS: 20,
+  lifetimeS: null,
   rampS: 5,
   settleS: 2,
   workers: Math.max(1, os.availableParallelism()),
@@ -231,6 +234,7 @@ export class Bench {
         rampMs: o.rampS * 1000,
         settleMs: o.settleS * 1000,
         durationMs: o.durationS * 1000,
+        lifetimeMs: (o.lifetimeS ?? 0) * 1000,
         obeyThrottle: o.obeyThrottle,
         handshakeTimeoutMs: 15_000,
         onWindow: async (phase) => {
@@ -246,6 +250,7 @@ export class Bench {
       });
       const step = buildStepReport({
         sessions: n,
+        lifetimeS: o.lifetimeS,
         load,
         usage,
         metricsBefore,

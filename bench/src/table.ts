@@ -56,6 +56,7 @@ export function formatReport(r: BenchReport): string {
     );
     for (const s of r.steps) {
       const notes: string[] = [];
+      if (s.lifetimeS !== null) notes.push(`${s.opened} sessions opened and closed, ${s.sessions} at a time, each for ${s.lifetimeS} s`);
       if (!s.arithmetic.ok) notes.push(`ARITHMETIC: ${s.arithmetic.problems.join('; ')}`);
       if (s.reasons.length > 0) notes.push(s.reasons.join(', '));
       if (Object.keys(s.errors).length > 0) notes.push(`errors ${JSON.stringify(s.errors)}`);
