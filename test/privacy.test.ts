@@ -62,4 +62,31 @@ describe('frames are kept private', () => {
     });
     expect(withImages).toEqual([]);
   });
+
+  it('an ended session leaves its figures and windows in the store, not its per-frame signals or model context', async () => {
+    const t = await startTestApp();
+    try {
+      const c = await TestClient.connect(t.url);
+      await c.stream(scene('face'), 50);
+      await c.bye();
+      expect(c.results('batch').some((r) => r.frames?.some((f: Record<string, unknown>) => f.box !== undefined))).toBe(true);
+      await c.waitForClose();
+      const id = c.welcome!.sessionId;
+      // The server saves what is kept of the session once it has seen the connection close (after bye,
+      // the last unit's checkpoint is already marked ended, with everything a live session has).
+      let stored = await t.app.store.load(id);
+      for (let i = 0; i < 100 && stored?.context !== null; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        stored = await t.app.store.load(id);
+      }
+      expect(stored).toMatchObject({ id, ended: true, recent: [], context: null, builder: null, accountedSeqs: [] });
+      expect(stored!.windows).toHaveLength(1);
+      expect(JSON.stringify(stored)).not.toMatch(/"box"|"faceScore"|"frames"/);
+      // What GET /v1/sessions/:id shows of it is all there.
+      expect(stored!.outcomes.analysed).toBe(50);
+      expect(stored!.scoreFrames).toBeGreaterThan(0);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
 });

@@ -130,6 +130,7 @@ export class BenchSession {
   private readonly sentAt = new Float64Array(SCHEDULE_SLOTS);
   private seq = 0;
   private baseFps = 5;
+  private batchFrames = 5;
   private fps = 5;
   private credit = 1;
   private next = 0;
@@ -178,14 +179,18 @@ export class BenchSession {
 
   /**
    * Stop sending, say bye, wait for the summary (or the close). With
-   * `drain`, bye waits until every frame sent is covered by a result, as a
+   * `drain`, bye waits until every whole unit sent is answered, as a
    * student who ends a session at a unit's boundary sees it.
    */
   async finish(drain = false): Promise<void> {
     this.stop();
     const ws = this.ws;
     if (!ws || !this.welcomed || this.closed) return;
-    if (drain) await this.until(() => this.counts.slotsCovered >= this.seq || this.closed !== null, this.opts.handshakeTimeoutMs);
+    if (drain) {
+      // Only whole units are answered before bye (throttled ticks can leave the last one open).
+      const whole = this.seq - (this.seq % this.batchFrames);
+      await this.until(() => this.counts.slotsCovered >= whole || this.closed !== null, this.opts.handshakeTimeoutMs);
+    }
     if (this.closed) return;
     if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'bye' }));
     await this.until(() => this.summary !== null || this.closed !== null, this.opts.handshakeTimeoutMs);
@@ -256,6 +261,7 @@ export class BenchSession {
     switch (msg.type) {
       case 'welcome':
         this.baseFps = this.fps = msg.fps;
+        this.batchFrames = msg.batchFrames;
         c.minFps = msg.fps;
         this.welcomed = true;
         break;

@@ -207,6 +207,16 @@ export class Session {
     };
   }
 
+  /**
+   * What is kept of the session once it ended, for GET /v1/sessions/:id:
+   * its figures and window history. An ended session cannot be resumed, so
+   * the results kept for a replay (per-frame signals among them), the
+   * model's context and the open unit are not kept with it.
+   */
+  endedRecord(): SessionRecord {
+    return { ...this.toRecord(), ended: true, recent: [], context: null, builder: null, accountedSeqs: [] };
+  }
+
   /** A session going on from its stored record (resumed on this instance). */
   static fromRecord(opts: SessionOptions, r: SessionRecord): Session {
     const s = new Session(opts, r.userId, r.resumeToken, r.id);

@@ -358,7 +358,7 @@ export class StreamServer {
 
   private closeSession(session: Session, code: number, reason: string, save = true): void {
     if (session.closed) return;
-    if (save) this.deps.store.save({ ...session.toRecord(), ended: true });
+    if (save) this.deps.store.save(session.endedRecord());
     session.closed = true;
     this.deps.frames.discard(session);
     this.deps.models.remove(session);
