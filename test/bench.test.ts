@@ -24,7 +24,6 @@ function outcome(sent: number, summary: Record<string, any> | null, analysedInRe
       notices: 0,
       windowBatches: 0,
       slotsCovered: sent,
-      windowSent: 0,
     },
     summary,
     closed: { code: 1000, reason: 'bye' },

@@ -41,8 +41,6 @@ export interface ClientCounts {
   windowBatches: number;
   /** Seq slots covered by the batch results received. */
   slotsCovered: number;
-  /** Frames sent that were scheduled inside the measurement window. */
-  windowSent: number;
 }
 
 export interface SessionOutcome {
@@ -120,7 +118,6 @@ export class BenchSession {
     notices: 0,
     windowBatches: 0,
     slotsCovered: 0,
-    windowSent: 0,
   };
   summary: Msg | null = null;
   closed: { code: number; reason: string } | null = null;
@@ -251,7 +248,6 @@ export class BenchSession {
     this.counts.sent++;
     if (measured) {
       rec.windowSent++;
-      this.counts.windowSent++;
       rec.sendLag.record(now - scheduled);
     }
   }
