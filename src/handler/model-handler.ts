@@ -27,6 +27,11 @@ export interface ModelHandlerHooks {
 }
 
 const unitBytes = (unit: Unit) => unit.frames.reduce((n, f) => n + f.image.length, 0);
+const waitingWithFrames = (session: Session) => {
+  let n = 0;
+  for (const unit of session.queue) if (unit.frames.length > 0) n++;
+  return n;
+};
 
 /**
  * Hands units to the worker pool and results back to sessions.
@@ -78,8 +83,9 @@ export class ModelHandler {
     session.queue.push(unit);
     session.queuedBytes += unitBytes(unit);
     this.queued.add(session);
+    // A shed unit stays in the queue, empty, for its place in the result cadence: only units with frames count.
     while (
-      (session.queue.length > this.config.SESSION_QUEUE_UNITS || session.queuedBytes > this.config.SESSION_QUEUE_BYTES) &&
+      (waitingWithFrames(session) > this.config.SESSION_QUEUE_UNITS || session.queuedBytes > this.config.SESSION_QUEUE_BYTES) &&
       this.shedOldest(session)
     );
     if (!session.inFlight && !this.ring.includes(session)) this.ring.push(session);
