@@ -56,6 +56,14 @@ describe('LoadMonitor', () => {
     expect(f.tick({ analysed: 20, wait: 2000, sessions: 10 }).fps).toBe(1.8);
   });
 
+  it('does not act on its first sample, which measures nothing', () => {
+    const m = new LoadMonitor(10, TARGET);
+    // Sessions that arrived before the first tick already have a backlog; nothing says the workers cannot keep up.
+    expect(m.tick({ shedTotal: 40, analysedTotal: 0, oldestWaitMs: 3000 }, 16, INTERVAL)).toEqual({ fps: 10, accepting: true, overloaded: false });
+    // The next one measures 120 analysed in a second with a backlog: 7.5 fps for 16 sessions, less a quarter to drain 1 s of it.
+    expect(m.tick({ shedTotal: 80, analysedTotal: 120, oldestWaitMs: 1000 }, 16, INTERVAL).fps).toBe(5.6);
+  });
+
   it('uses the interval to turn counts into fps', () => {
     const m = new LoadMonitor(10, TARGET);
     m.tick({ shedTotal: 0, analysedTotal: 0, oldestWaitMs: 0 }, 1, 500);

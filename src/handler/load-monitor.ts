@@ -71,8 +71,11 @@ export class LoadMonitor {
 
   /** Feed one sample (taken every `intervalMs`); returns the new decision. */
   tick(sample: LoadSample, sessions: number, intervalMs: number): LoadDecision {
-    const last = this.last ?? sample;
+    const last = this.last;
     this.last = sample;
+    // The first sample has nothing to compare with: what the workers analyse is not known yet, and a
+    // backlog already there (sessions that arrived in the first second) must not be read as no capacity.
+    if (last === null) return this.current;
     const shed = sample.shedTotal - last.shedTotal;
     const analysedPerSec = ((sample.analysedTotal - last.analysedTotal) * 1000) / intervalMs;
     const wait = sample.oldestWaitMs;
