@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { SessionOutcome } from '../bench/src/load-generator.js';
+import { TickGate, type SessionOutcome } from '../bench/src/load-generator.js';
 import { accountSession, checkArithmetic, sumAccounting } from '../bench/src/report.js';
 import { DEFAULTS, runBench, writeOutputs } from '../bench/src/runner.js';
 
@@ -122,4 +122,20 @@ describe('bench smoke run', () => {
     expect(step.abnormalCloses).toEqual({});
     expect(step.window.sessionsWithoutResults).toBe(0);
   }, 120_000);
+});
+
+describe('a throttled bench session', () => {
+  it('sends the share of its ticks the throttle asks for, spread evenly', () => {
+    for (const share of [0.68, 0.5, 0.3, 0.02]) {
+      const gate = new TickGate();
+      const sent = Array.from({ length: 1000 }, () => gate.pass(share));
+      expect(sent.filter(Boolean).length).toBeGreaterThanOrEqual(Math.floor(share * 1000));
+      expect(sent.filter(Boolean).length).toBeLessThanOrEqual(Math.ceil(share * 1000) + 1);
+      // No two sends closer than the share allows, no gap longer than one send's worth of ticks.
+      const at = sent.flatMap((s, i) => (s ? [i] : []));
+      const gaps = at.slice(1).map((t, k) => t - at[k]);
+      expect(Math.min(...gaps)).toBeGreaterThanOrEqual(Math.floor(1 / share));
+      expect(Math.max(...gaps)).toBeLessThanOrEqual(Math.ceil(1 / share));
+    }
+  });
 });

@@ -95,6 +95,22 @@ export interface SessionOptions {
   handshakeTimeoutMs: number;
 }
 
+/**
+ * Which camera ticks a throttled client sends: `share` of them (fps asked ÷
+ * the welcome's fps), spread evenly. The credit left after a send carries
+ * over, so a share of 0.68 sends 68 ticks in 100, not every other one.
+ */
+export class TickGate {
+  private credit = 1;
+
+  pass(share: number): boolean {
+    const send = this.credit >= 1 - 1e-9;
+    if (send) this.credit -= 1;
+    this.credit += share;
+    return send;
+  }
+}
+
 /** Scheduled send times are remembered for this many seqs (a power of two). */
 const SCHEDULE_SLOTS = 4096;
 
@@ -129,7 +145,7 @@ export class BenchSession {
   private baseFps = 5;
   private batchFrames = 5;
   private fps = 5;
-  private credit = 1;
+  private readonly gate = new TickGate();
   private next = 0;
   private stopAt = Infinity;
   private timer: NodeJS.Timeout | null = null;
@@ -226,14 +242,10 @@ export class BenchSession {
     const rec = this.opts.recorder;
     const measured = rec.inWindow(scheduled);
     // A camera ticking at the welcome's fps; a throttled client sends only fps/base of the ticks.
-    if (this.opts.obeyThrottle && this.fps < this.baseFps) {
-      this.credit = Math.min(1, this.credit + this.fps / this.baseFps);
-      if (this.credit < 1 - 1e-9) {
-        this.counts.withheld++;
-        if (measured) rec.windowWithheld++;
-        return;
-      }
-      this.credit -= 1;
+    if (this.opts.obeyThrottle && this.fps < this.baseFps && !this.gate.pass(this.fps / this.baseFps)) {
+      this.counts.withheld++;
+      if (measured) rec.windowWithheld++;
+      return;
     }
     const ws = this.ws!;
     if (ws.readyState !== WebSocket.OPEN) return;
