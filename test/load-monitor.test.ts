@@ -76,22 +76,29 @@ describe('LoadMonitor', () => {
     expect(f.tick({ shed: 10, analysed: 0, sessions: 3 }).fps).toBe(1);
   });
 
-  it('lifts by a tenth of the maximum every two ticks while the queue is short', () => {
+  it('lifts every two ticks while the queue is short: by a tenth of the maximum, at most 10% above the capacity', () => {
     const f = new Feed(new LoadMonitor(5, TARGET));
     f.tick({ shed: 1, analysed: 4, sessions: 2 }); // 2 each
     expect(f.monitor.current.fps).toBe(2);
+    // The workers analyse all that comes, so the capacity is known only to be at least that: 10% steps.
     const fps = [];
-    for (let i = 0; i < 13; i++) fps.push(f.tick({ analysed: 4, wait: TARGET / 4, sessions: 2 }).fps);
-    expect(fps).toEqual([2, 2.5, 2.5, 3, 3, 3.5, 3.5, 4, 4, 4.5, 4.5, 5, 5]);
+    for (let i = 0; i < 23; i++) fps.push(f.tick({ analysed: f.monitor.current.fps * 2, wait: TARGET / 4, sessions: 2 }).fps);
+    expect(fps).toEqual([2, 2.2, 2.2, 2.4, 2.4, 2.6, 2.6, 2.8, 2.8, 3, 3, 3.3, 3.3, 3.6, 3.6, 3.9, 3.9, 4.2, 4.2, 4.6, 4.6, 5, 5]);
     expect(f.monitor.current).toEqual({ fps: 5, accepting: true, overloaded: false });
+    // Half the sessions gone, the capacity measured is twice each one's share: a tenth of the maximum a step.
+    const g = new Feed(new LoadMonitor(5, TARGET));
+    g.tick({ shed: 1, analysed: 4, sessions: 2 });
+    g.tick({ analysed: 4, sessions: 2 });
+    expect([0, 1, 2].map(() => g.tick({ analysed: g.monitor.current.fps, sessions: 1 }).fps)).toEqual([3.6, 3.6, 4.1]);
   });
 
   it('lifts straight back to 90% of the capacity it measured once the backlog is gone', () => {
     const f = new Feed(new LoadMonitor(5, TARGET));
     // 80 analysed by 20 sessions (4 each) with 1.6 s of backlog: cut to 60% of that.
     expect(f.tick({ shed: 1, analysed: 80, wait: 1600, sessions: 20 }).fps).toBe(2.4);
-    const fps = [0, 1, 2, 3, 4, 5, 6, 7].map(() => f.tick({ analysed: 48, wait: 100, sessions: 20 }).fps);
-    expect(fps).toEqual([2.4, 3.6, 3.6, 4.1, 4.1, 4.6, 4.6, 5]);
+    // Then the workers analyse all that comes, up to those 80 a second; lifts stop 10% above that.
+    const fps = [0, 1, 2, 3, 4, 5, 6, 7].map(() => f.tick({ analysed: Math.min(80, f.monitor.current.fps * 20), wait: 100, sessions: 20 }).fps);
+    expect(fps).toEqual([2.4, 3.6, 3.6, 4.1, 4.1, 4.4, 4.4, 4.5]);
   });
 
   it('holds the fps while the queue is between a quarter of the target and the target', () => {
@@ -99,7 +106,16 @@ describe('LoadMonitor', () => {
     f.tick({ shed: 1, analysed: 6, sessions: 2 }); // 3 each
     const held = [0, 1, 2, 3, 4, 5].map(() => f.tick({ analysed: 6, wait: TARGET / 4 + 1, sessions: 2 }).fps);
     expect(held).toEqual([3, 3, 3, 3, 3, 3]);
-    expect(f.tick({ analysed: 6, wait: TARGET / 4, sessions: 2 }).fps).toBe(3.5);
+    expect(f.tick({ analysed: 6, wait: TARGET / 4, sessions: 2 }).fps).toBe(3.3);
+  });
+
+  it('steps back to the capacity when the queue grows, short of overload', () => {
+    const f = new Feed(new LoadMonitor(5, TARGET));
+    f.tick({ shed: 1, analysed: 30, sessions: 10 }); // 3 each
+    const fps = [0, 0, 600, 900, 1100, 1200, 1000, 800, 600, 400].map((wait) => f.tick({ analysed: 30, wait, sessions: 10 }).fps);
+    // Lifted to 3.3 while the queue was short; it grew, but held while under half the target; past it: back to 3.
+    // Then held while it drains, and lifted again once it is short.
+    expect(fps).toEqual([3, 3.3, 3.3, 3.3, 3, 3, 3, 3, 3, 3.3]);
   });
 
   it('steps down by 10% when the workers keep up but the queue does not shrink, once the last change settled', () => {
@@ -143,6 +159,6 @@ describe('LoadMonitor', () => {
     expect(f.tick({ analysed: 3, wait: TARGET / 2, sessions: 3 }).accepting).toBe(false);
     // Accepting again; the fps is lifted only once the queue is shorter still.
     expect(f.tick({ analysed: 3, wait: TARGET / 2 - 1, sessions: 3 })).toEqual({ fps: 1, accepting: true, overloaded: true });
-    expect(f.tick({ analysed: 3, wait: TARGET / 4, sessions: 3 })).toEqual({ fps: 1.5, accepting: true, overloaded: true });
+    expect(f.tick({ analysed: 3, wait: TARGET / 4, sessions: 3 })).toEqual({ fps: 1.1, accepting: true, overloaded: true });
   });
 });

@@ -4,11 +4,14 @@
  * shed or the oldest queued unit waits longer than the latency target, it
  * asks every client to send fewer frames (a `throttle` message with a
  * suggested fps, in tenths): the capacity it measured (what the workers
- * analyse while they cannot keep up), less enough to drain the backlog. It
- * holds while the queue is between a quarter of the target and the target;
- * while the queue is shorter it lifts the fps back to 90 % of the capacity
- * it measured, then step by step. Only when even the lowest fps cannot keep
- * latency bounded does it refuse new sessions.
+ * analyse while a queue keeps them busy), less enough to drain the backlog.
+ * It holds while the queue is between a quarter of the target and the
+ * target, unless the queue keeps growing past half the target: then clients
+ * send more than the capacity, and it steps back to the capacity before the
+ * backlog needs a deep cut. While the queue is shorter it lifts the fps back to 90 % of the
+ * capacity, then step by step, never more than 10 % above it at a time.
+ * Only when even the lowest fps cannot keep latency bounded does it refuse
+ * new sessions.
  */
 
 export interface LoadSample {
@@ -35,8 +38,12 @@ const MIN_FPS = 1;
 const DRAIN_MS = 4000;
 /** Back from a throttle, clients are first lifted to this share of the capacity last measured. */
 const RESUME_SHARE = 0.9;
-/** Beyond that, a lift adds this share of the maximum fps (0.5 fps of 5), at most once per SETTLE_TICKS. */
+/**
+ * Beyond that, a lift adds this share of the maximum fps (0.5 fps of 5), at most once per SETTLE_TICKS, but
+ * goes no further than PROBE_ABOVE times the capacity (at least 0.1 fps further).
+ */
 const PROBE_SHARE = 0.1;
+const PROBE_ABOVE = 1.1;
 /** A cut that does not drain the queue is followed by one of this share. */
 const STEP_DOWN_SHARE = 0.9;
 /**
@@ -79,16 +86,20 @@ export class LoadMonitor {
     const shed = sample.shedTotal - last.shedTotal;
     const analysedPerSec = ((sample.analysedTotal - last.analysedTotal) * 1000) / intervalMs;
     const wait = sample.oldestWaitMs;
+    const short = this.latencyTargetMs / 4;
     const overloaded = shed > 0 || wait > this.latencyTargetMs;
+    // A queue at both ends of the interval kept the workers busy all along: what they analysed is the capacity.
+    // Otherwise they analysed all that came, and the capacity is at least that.
+    const backlogged = overloaded || (wait > short && last.oldestWaitMs > short);
+    this.capacity = backlogged ? Math.max(analysedPerSec, this.capacity * CAPACITY_DECAY) : Math.max(analysedPerSec, this.capacity);
+    const share = sessions > 0 ? this.capacity / sessions : Infinity;
     this.sinceChange++;
     const settled = this.sinceChange >= SETTLE_TICKS;
     if (overloaded && sessions > 0) {
       this.overloadedTicks++;
-      // With a backlog the workers were busy all along: what they analysed is the capacity.
-      this.capacity = Math.max(analysedPerSec, this.capacity * CAPACITY_DECAY);
-      // Send less than that by enough to drain the backlog (about `wait` worth of frames) within DRAIN_MS.
+      // Send less than the capacity by enough to drain the backlog (about `wait` worth of frames) within DRAIN_MS.
       const drainShare = Math.max(0.5, 1 - wait / DRAIN_MS);
-      const target = Math.max(MIN_FPS, tenths((this.capacity * drainShare) / sessions));
+      const target = Math.max(MIN_FPS, tenths(share * drainShare));
       if (target < this.fps) {
         this.setFps(target);
       } else if (settled && wait >= last.oldestWaitMs && this.fps > MIN_FPS) {
@@ -100,12 +111,16 @@ export class LoadMonitor {
     } else {
       this.overloadedTicks = 0;
       if (wait < this.latencyTargetMs / 2) this.accepting = true;
-      // Lift only while the queue is short. A queue between a quarter of the
-      // target and the target is what workers used to the full look like:
-      // the fps holds there instead of see-sawing between cuts and lifts.
-      if (settled && wait <= this.latencyTargetMs / 4 && this.fps < this.maxFps) {
-        const resume = sessions > 0 ? tenths((this.capacity * RESUME_SHARE) / sessions) : this.maxFps;
-        const probe = tenths(this.fps + this.maxFps * PROBE_SHARE);
+      if (settled && backlogged && wait > this.latencyTargetMs / 2 && wait > last.oldestWaitMs && this.fps > share && this.fps > MIN_FPS) {
+        // The queue grows, short of overload yet: clients send more than the workers analyse. Back to that,
+        // before the backlog is long enough to need a deep cut to drain.
+        this.setFps(Math.max(MIN_FPS, tenths(share)));
+      } else if (settled && wait <= short && this.fps < this.maxFps) {
+        // Lift only while the queue is short. A queue between a quarter of the target and the target is what
+        // workers used to the full look like: the fps holds there instead of see-sawing between cuts and lifts.
+        const resume = sessions > 0 ? tenths(share * RESUME_SHARE) : this.maxFps;
+        // Probe above the capacity in small steps, so that a lift past it builds a backlog slowly.
+        const probe = Math.min(tenths(this.fps + this.maxFps * PROBE_SHARE), Math.max(tenths(this.fps + 0.1), tenths(share * PROBE_ABOVE)));
         this.setFps(Math.min(this.maxFps, Math.max(resume, probe)));
       }
     }
