@@ -64,6 +64,39 @@ describe('LoadMonitor', () => {
     expect(m.tick({ shedTotal: 80, analysedTotal: 120, oldestWaitMs: 1000 }, 16, INTERVAL).fps).toBe(5.6);
   });
 
+  it('under a steady overload holds each session near its share of the capacity, the queue under the target', () => {
+    // Workers that analyse `capacity` frames a second, clients that send what they are told, a queue between.
+    for (const [sessions, capacity] of [
+      [120, 390],
+      [111, 370],
+      [90, 440],
+      [800, 3300],
+    ]) {
+      const m = new LoadMonitor(5, 1000);
+      let queued = 0;
+      let analysedTotal = 0;
+      m.tick({ shedTotal: 0, analysedTotal, oldestWaitMs: 0 }, sessions, INTERVAL);
+      const seconds: Array<{ fps: number; analysed: number; wait: number }> = [];
+      for (let t = 0; t < 120; t++) {
+        const fps = m.current.fps;
+        queued += fps * sessions;
+        const analysed = Math.min(queued, capacity);
+        queued -= analysed;
+        analysedTotal += analysed;
+        const wait = (queued / capacity) * 1000;
+        m.tick({ shedTotal: 0, analysedTotal, oldestWaitMs: wait }, sessions, INTERVAL);
+        seconds.push({ fps, analysed, wait });
+      }
+      const settled = seconds.slice(20);
+      const share = capacity / sessions;
+      const label = `${sessions} sessions, ${capacity} frames/s`;
+      expect(Math.min(...settled.map((x) => x.fps)), label).toBeGreaterThanOrEqual(share - 0.1);
+      expect(Math.max(...settled.map((x) => x.fps)), label).toBeLessThanOrEqual(Math.min(5, share * 1.1 + 0.1));
+      expect(Math.max(...settled.map((x) => x.wait)), label).toBeLessThan(1000);
+      expect(settled.reduce((n, x) => n + x.analysed, 0) / settled.length, label).toBeGreaterThan(capacity * 0.98);
+    }
+  });
+
   it('uses the interval to turn counts into fps', () => {
     const m = new LoadMonitor(10, TARGET);
     m.tick({ shedTotal: 0, analysedTotal: 0, oldestWaitMs: 0 }, 1, 500);
