@@ -8,10 +8,10 @@
  * It holds while the queue is between a quarter of the target and the
  * target, unless the queue keeps growing past half the target: then clients
  * send more than the capacity, and it steps back to the capacity before the
- * backlog needs a deep cut. While the queue is shorter it lifts the fps back to 90 % of the
- * capacity, then step by step, never more than 10 % above it at a time.
- * Only when even the lowest fps cannot keep latency bounded does it refuse
- * new sessions.
+ * backlog needs a deep cut. While the queue is shorter it lifts the fps back
+ * to 90 % of the capacity, then step by step, never more than 10 % above it
+ * at a time. Only when even the lowest fps cannot keep latency bounded does
+ * it refuse new sessions.
  */
 
 export interface LoadSample {
