@@ -172,3 +172,50 @@ describe("a session's queue limit", () => {
     }
   }, 30_000);
 });
+
+describe('sessions that send nothing', () => {
+  it('do not lower the share of the capacity each sending session is throttled to', async () => {
+    const { TEST_MODELS } = await import('./helpers/app.js');
+    // One worker that takes 100 ms a unit of one frame: about 9.5 frames a second in all, 4.7 for each of two senders.
+    const t = await startTestApp({
+      WORKERS: '1',
+      MODEL: 'worker_slow:SlowModel',
+      MODEL_PATH: TEST_MODELS,
+      MODEL_OPTIONS: JSON.stringify({ sleepMs: 100 }),
+      FPS: '10',
+      BATCH_FRAMES: '1',
+      WINDOW_FRAMES: '3000',
+      SESSION_QUEUE_UNITS: '4',
+      RATE_BURST_FRAMES: '30',
+      LATENCY_TARGET_MS: '500',
+      MAX_UNIT_AGE_MS: '60000',
+    });
+    try {
+      const faces = scene('face');
+      const idle = await Promise.all(Array.from({ length: 6 }, () => TestClient.connect(t.url)));
+      const senders = await Promise.all([0, 1].map(() => TestClient.connect(t.url)));
+      // Senders that do as they are told: 10 fps until throttled, then the throttle's fps.
+      let stop = false;
+      const loops = senders.map(async (c) => {
+        let n = 0;
+        while (!stop) {
+          c.sendFrame(faces[n++ % faces.length]);
+          const throttle = c.messages.filter((m) => m.type === 'throttle').at(-1);
+          await new Promise((r) => setTimeout(r, 1000 / (throttle?.fps ?? 10)));
+        }
+      });
+      await new Promise((r) => setTimeout(r, 9000));
+      stop = true;
+      await Promise.all(loops);
+      for (const c of senders) {
+        const throttles = c.messages.filter((m) => m.type === 'throttle').map((m) => m.fps as number);
+        expect(throttles.length).toBeGreaterThan(0);
+        // Shared by all 8 sessions the fps would settle near 1; shared by the two that send, near 4.7.
+        expect(throttles.at(-1), JSON.stringify(throttles)).toBeGreaterThanOrEqual(2.5);
+      }
+      for (const c of [...idle, ...senders]) c.close();
+    } finally {
+      await t.close();
+    }
+  }, 30_000);
+});

@@ -51,6 +51,8 @@ export class StreamServer {
   readonly sessions: SessionRegistry;
   /** The socket each attached session belongs to. */
   private readonly owners = new WeakMap<Session, Connection>();
+  /** Each session's frames received at the last load check, to count the sessions that send. */
+  private readonly receivedAtLoadCheck = new WeakMap<Session, number>();
   private readonly allowedOrigins: Set<string>;
   private readonly perAddress = new Map<string, number>();
   private draining = false;
@@ -198,10 +200,17 @@ export class StreamServer {
   /** Steer clients by the load: throttle, lift, or refuse new sessions. */
   private checkLoad(): void {
     const { models, load, logger } = this.deps;
+    // The capacity is shared by the sessions that send: one whose student paused the camera, or whose client is
+    // away, would otherwise lower everyone's share while using none of it.
+    let sending = 0;
+    for (const session of this.sessions.values()) {
+      if (session.outcomes.received !== (this.receivedAtLoadCheck.get(session) ?? 0)) sending++;
+      this.receivedAtLoadCheck.set(session, session.outcomes.received);
+    }
     const before = load.current;
     const now = load.tick(
       { shedTotal: models.shedTotal, analysedTotal: models.analysedTotal, oldestWaitMs: models.oldestWaitMs() },
-      this.sessions.size,
+      sending,
       LOAD_INTERVAL_MS,
     );
     if (now.accepting !== before.accepting) {
