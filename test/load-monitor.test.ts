@@ -72,19 +72,16 @@ describe('LoadMonitor', () => {
       [90, 440],
       [800, 3300],
     ]) {
-      const m = new LoadMonitor(5, 1000);
+      const f = new Feed(new LoadMonitor(5, 1000));
       let queued = 0;
-      let analysedTotal = 0;
-      m.tick({ shedTotal: 0, analysedTotal, oldestWaitMs: 0 }, sessions, INTERVAL);
       const seconds: Array<{ fps: number; analysed: number; wait: number }> = [];
       for (let t = 0; t < 120; t++) {
-        const fps = m.current.fps;
+        const fps = f.monitor.current.fps;
         queued += fps * sessions;
         const analysed = Math.min(queued, capacity);
         queued -= analysed;
-        analysedTotal += analysed;
         const wait = (queued / capacity) * 1000;
-        m.tick({ shedTotal: 0, analysedTotal, oldestWaitMs: wait }, sessions, INTERVAL);
+        f.tick({ analysed, wait, sessions });
         seconds.push({ fps, analysed, wait });
       }
       const settled = seconds.slice(20);

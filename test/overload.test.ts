@@ -1,11 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scene, startTestApp, type TestApp } from './helpers/app.js';
+import { scene, startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
 import { TestClient, type Msg } from './helpers/client.js';
 
 const SESSIONS = 16;
 const SEND_FPS = 25;
 const DURATION_MS = 6000;
 const BUDGET_BYTES = 16 * 1024 * 1024;
+
+/** An instance with one worker whose model sleeps `sleepMs` a unit: a capacity that does not depend on the machine. */
+const slowWorkerApp = (sleepMs: number, env: Record<string, string>) =>
+  startTestApp({ WORKERS: '1', MODEL: 'worker_slow:SlowModel', MODEL_PATH: TEST_MODELS, MODEL_OPTIONS: JSON.stringify({ sleepMs }), ...env });
 
 describe('overload with real workers', () => {
   let t: TestApp;
@@ -86,13 +90,8 @@ describe('overload with real workers', () => {
 
 describe('when even the lowest fps cannot keep latency bounded', () => {
   it('new sessions are refused with overloaded and close 1013, and accepted again once it passes', async () => {
-    const { TEST_MODELS } = await import('./helpers/app.js');
     // One worker that needs 600 ms a unit, clients already at the lowest fps: the queue can only grow.
-    const t = await startTestApp({
-      WORKERS: '1',
-      MODEL: 'worker_slow:SlowModel',
-      MODEL_PATH: TEST_MODELS,
-      MODEL_OPTIONS: JSON.stringify({ sleepMs: 600 }),
+    const t = await slowWorkerApp(600, {
       FPS: '1',
       BATCH_FRAMES: '1',
       WINDOW_FRAMES: '10',
@@ -138,13 +137,8 @@ describe('when even the lowest fps cannot keep latency bounded', () => {
 
 describe("a session's queue limit", () => {
   it('sheds only as many of its oldest units as it is over the limit', async () => {
-    const { TEST_MODELS } = await import('./helpers/app.js');
     // One worker busy 400 ms a unit, units of one frame, at most 2 waiting per session.
-    const t = await startTestApp({
-      WORKERS: '1',
-      MODEL: 'worker_slow:SlowModel',
-      MODEL_PATH: TEST_MODELS,
-      MODEL_OPTIONS: JSON.stringify({ sleepMs: 400 }),
+    const t = await slowWorkerApp(400, {
       FPS: '30',
       BATCH_FRAMES: '1',
       WINDOW_FRAMES: '10',
@@ -175,13 +169,8 @@ describe("a session's queue limit", () => {
 
 describe('sessions that send nothing', () => {
   it('do not lower the share of the capacity each sending session is throttled to', async () => {
-    const { TEST_MODELS } = await import('./helpers/app.js');
     // One worker that takes 100 ms a unit of one frame: about 9.5 frames a second in all, 4.7 for each of two senders.
-    const t = await startTestApp({
-      WORKERS: '1',
-      MODEL: 'worker_slow:SlowModel',
-      MODEL_PATH: TEST_MODELS,
-      MODEL_OPTIONS: JSON.stringify({ sleepMs: 100 }),
+    const t = await slowWorkerApp(100, {
       FPS: '10',
       BATCH_FRAMES: '1',
       WINDOW_FRAMES: '3000',

@@ -76,7 +76,7 @@ export class LoadMonitor {
     return { fps: this.fps, accepting: this.accepting, overloaded: this.fps < this.maxFps };
   }
 
-  /** Feed one sample (taken every `intervalMs`); returns the new decision. */
+  /** Feed one sample (taken every `intervalMs`) and the number of sessions that share the capacity; returns the new decision. */
   tick(sample: LoadSample, sessions: number, intervalMs: number): LoadDecision {
     const last = this.last;
     this.last = sample;
@@ -117,7 +117,7 @@ export class LoadMonitor {
         this.setFps(Math.max(MIN_FPS, tenths(share)));
       } else if (settled && wait <= short && this.fps < this.maxFps) {
         // Lift only while the queue is short. A queue between a quarter of the target and the target is what
-        // workers used to the full look like: the fps holds there instead of see-sawing between cuts and lifts.
+        // workers used to the full look like: short of growing past half the target (above), the fps holds there.
         const resume = sessions > 0 ? tenths(share * RESUME_SHARE) : this.maxFps;
         // Probe above the capacity in small steps, so that a lift past it builds a backlog slowly.
         const probe = Math.min(tenths(this.fps + this.maxFps * PROBE_SHARE), Math.max(tenths(this.fps + 0.1), tenths(share * PROBE_ABOVE)));
