@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TickGate, type SessionOutcome } from '../bench/src/load-generator.js';
+import { alignedAfter, seededRandom, TickGate, type SessionOutcome } from '../bench/src/load-generator.js';
 import { accountSession, checkArithmetic, sumAccounting } from '../bench/src/report.js';
 import { DEFAULTS, runBench, writeOutputs } from '../bench/src/runner.js';
 
@@ -137,5 +137,34 @@ describe('a throttled bench session', () => {
       expect(Math.min(...gaps)).toBeGreaterThanOrEqual(Math.floor(1 / share));
       expect(Math.max(...gaps)).toBeLessThanOrEqual(Math.ceil(1 / share));
     }
+  });
+});
+
+describe('bench session phases', () => {
+  it('start each session at its own phase of the unit period, whenever it was opened', () => {
+    const anchor = 1234.5;
+    for (const offset of [0, 1, 317.25, 999.9]) {
+      for (let now = anchor; now < anchor + 5000; now += 37.3) {
+        const at = alignedAfter(now, anchor, offset, 1000);
+        expect(at).toBeGreaterThanOrEqual(now - 1e-9);
+        expect(at).toBeLessThan(now + 1000);
+        const phase = (at - anchor) % 1000;
+        expect(Math.min(Math.abs(phase - offset), 1000 - Math.abs(phase - offset))).toBeLessThan(1e-6);
+      }
+    }
+  });
+
+  it('draws phases uniformly, and the same ones again from the same seed', () => {
+    const draw = (seed: number) => {
+      const random = seededRandom(seed);
+      return Array.from({ length: 20_000 }, () => random());
+    };
+    const a = draw(1);
+    expect(draw(1)).toEqual(a);
+    expect(draw(2)).not.toEqual(a);
+    expect(Math.min(...a)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...a)).toBeLessThan(1);
+    const tenths = Array.from({ length: 10 }, (_, k) => a.filter((x) => x >= k / 10 && x < (k + 1) / 10).length);
+    for (const n of tenths) expect(Math.abs(n - 2000)).toBeLessThan(150);
   });
 });

@@ -23,6 +23,8 @@ Timing:
   --lifetime S          each session lasts S s (whole units), then a new one takes
                         its place: sessions come and go, N at a time       [the step]
   --ramp S              seconds over which the sessions open               [5]
+  --seed N              seed of the sessions' phases: when in each second a session's
+                        units begin, uniform at random as students start    [1]
   --settle S            seconds between the ramp and the measurement       [2]
   --raw-seconds S       seconds of raw model throughput (0: skip)           [10]
 
@@ -136,6 +138,9 @@ export function parseArgs(argv: string[]): { options: RunOptions; json: string |
         break;
       case '--server-root':
         o.serverRoot = path.resolve(next() ?? '.');
+        break;
+      case '--seed':
+        o.seed = num(a, next());
         break;
       case '--ignore-throttle':
         o.obeyThrottle = false;

@@ -93,6 +93,28 @@ export interface SessionOptions {
   obeyThrottle: boolean;
   /** Time allowed for the welcome, and for the summary after bye. */
   handshakeTimeoutMs: number;
+  /** Where in each unit period (a fraction of it, from the run's start) this session's units begin [0]. */
+  phase?: number;
+}
+
+/**
+ * Uniform numbers in [0, 1) from a 32-bit seed (mulberry32): a run's
+ * session phases can be drawn again with the same seed.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The first time ≥ `now` that is `offsetMs` past `anchor` plus a whole number of periods. */
+export function alignedAfter(now: number, anchor: number, offsetMs: number, periodMs: number): number {
+  return anchor + offsetMs + Math.ceil((now - anchor - offsetMs) / periodMs) * periodMs;
 }
 
 /**
@@ -181,6 +203,17 @@ export class BenchSession {
   }
 
   private welcomed = false;
+
+  /** A unit's length in time at the welcome's fps, ms. */
+  get unitPeriodMs(): number {
+    return (this.batchFrames * 1000) / this.baseFps;
+  }
+
+  /** When to send the first frame so that units begin at this session's phase of the unit period counted from `anchor`. */
+  firstSendAfter(now: number, anchor: number): number {
+    const period = this.unitPeriodMs;
+    return alignedAfter(now, anchor, (this.opts.phase ?? 0) * period, period);
+  }
 
   /** Send frames every 1000/fps ms from `firstAt` (monotonic ms) until `stopAt`. */
   startSending(firstAt: number, stopAt: number): void {
@@ -365,6 +398,8 @@ export interface LoadOptions {
    * and a new session opens in its place at once, so N stay connected.
    */
   lifetimeMs?: number;
+  /** Seed of the sessions' phases (see runLoad) [1]. */
+  seed?: number;
   /** Called when the measurement window opens and closes (for CPU and memory samples). */
   onWindow?: (phase: 'start' | 'end') => void | Promise<void>;
 }
@@ -385,11 +420,17 @@ const TAIL_MS = 1500;
 const sleepUntil = (t: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, t - performance.now())));
 
 /**
- * Open `sessions` sessions spread evenly over the ramp, each starting to
- * send as soon as it is welcomed at a phase of its own (so that the N
- * senders do not tick in step), measure for `durationMs` after the ramp and
- * a settling time, then bye every session and collect the summaries. With
- * `lifetimeMs`, sessions come and go throughout, N at a time.
+ * Open `sessions` sessions spread evenly over the ramp, measure for
+ * `durationMs` after the ramp and a settling time, then bye every session
+ * and collect the summaries. With `lifetimeMs`, sessions come and go
+ * throughout, N at a time.
+ *
+ * Students start at times of their own, so each session's units begin at a
+ * phase of the unit period drawn at random (uniform, from `seed`) and
+ * counted from the run's start, whatever its ramp slot and handshake took.
+ * Phases that follow from the ramp slot fall into clusters for some N
+ * (sessions about N/5 slots apart begin their units within a few ms of
+ * each other), and the units of a cluster queue for the workers together.
  */
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const recorder = new StepRecorder();
@@ -407,21 +448,28 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const messages = frameMessages(o.images);
   const lifetimeMs = o.lifetimeMs ?? 0;
   let nextIndex = o.sessions;
+  const random = seededRandom(o.seed ?? 1);
   const newSession = (index: number) => {
-    const s = new BenchSession(index, { url: o.url, messages, recorder, obeyThrottle: o.obeyThrottle, handshakeTimeoutMs: o.handshakeTimeoutMs });
+    const s = new BenchSession(index, {
+      url: o.url,
+      messages,
+      recorder,
+      obeyThrottle: o.obeyThrottle,
+      handshakeTimeoutMs: o.handshakeTimeoutMs,
+      phase: random(),
+    });
     sessions.push(s);
     return s;
   };
   // One slot per concurrent session; with a lifetime, each slot opens one session after another.
   const runSlot = async (i: number, first: BenchSession) => {
-    const phase = ((i * 1000) / 5 / Math.max(1, o.sessions)) % 200;
     let s = first;
     // The first sessions end at staggered times, so that sessions are replaced evenly rather than all at once.
     let life = (lifetimeMs * (i + 1)) / o.sessions;
     for (;;) {
       await s.open();
       if (s.openError !== null) return;
-      const firstAt = performance.now() + phase;
+      const firstAt = s.firstSendAfter(performance.now(), start);
       // Whole units (a unit is 1 s of frames at 5 fps), ending half a frame interval after the last one.
       const stopAt = lifetimeMs > 0 ? firstAt + Math.max(2, Math.round(life / 1000)) * 1000 - 100 : Infinity;
       s.startSending(firstAt, Math.min(stopAt, sendUntil));

@@ -52,6 +52,8 @@ export interface RunOptions {
   /** find-capacity stops when the gap between held and failed N is within this fraction. */
   resolution: number;
   obeyThrottle: boolean;
+  /** Seed of the sessions' phases in the unit period. */
+  seed: number;
   /** Wrap the model to report its time per unit (for the added latency). */
   modelTiming: boolean;
   serverEnv: Record<string, string>;
@@ -80,6 +82,7 @@ export const DEFAULTS: RunOptions = {
   growth: 1.5,
   resolution: 0.05,
   obeyThrottle: true,
+  seed: 1,
   modelTiming: true,
   serverEnv: {},
   serverNodeArgs: [],
@@ -236,6 +239,7 @@ export class Bench {
         durationMs: o.durationS * 1000,
         lifetimeMs: (o.lifetimeS ?? 0) * 1000,
         obeyThrottle: o.obeyThrottle,
+        seed: o.seed,
         handshakeTimeoutMs: 15_000,
         onWindow: async (phase) => {
           if (phase === 'start') {
