@@ -6,12 +6,14 @@ import { FrameBudget } from './handler/frame-budget.js';
 import { FrameHandler } from './handler/frame-handler.js';
 import { LoadMonitor } from './handler/load-monitor.js';
 import { ModelHandler } from './handler/model-handler.js';
+import { UnitAlignment } from './handler/unit-alignment.js';
 import { findPython, MODEL_DIR } from './ipc/python.js';
 import { WorkerPool } from './ipc/worker-pool.js';
 import { createHttpServer, sendJson } from './server/http-server.js';
 import { Authenticator } from './server/auth.js';
 import { withOpsToken } from './server/ops-auth.js';
 import { SessionRegistry } from './server/session-registry.js';
+import type { Session } from './server/session.js';
 import { MemorySessionStore, RedisSessionStore, type SessionStore } from './server/session-store.js';
 import { SESSIONS_PATH, sessionsRoute } from './server/sessions-api.js';
 import { StreamServer } from './server/stream-server.js';
@@ -87,7 +89,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   if (auth.mode === 'demo') {
     logger.warn({ event: 'demo_mode' }, 'no AUTH_SECRET or AUTH_JWKS_URL: running in demo mode, anyone may open a session');
   }
-  const frames = new FrameHandler(config, models, budget, logger, () => sessions.size, metrics.frameHooks);
+  const alignment = config.ALIGN_UNITS === 'true' ? new UnitAlignment<Session>((config.BATCH_FRAMES * 1000) / config.FPS) : null;
+  const frames = new FrameHandler(config, models, budget, logger, () => sessions.size, metrics.frameHooks, alignment);
   const load = new LoadMonitor(config.FPS, config.LATENCY_TARGET_MS);
   const modelInfo = () => {
     const info = pool.workers().find((w) => w.info)?.info;

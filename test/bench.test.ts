@@ -19,6 +19,7 @@ function outcome(sent: number, summary: Record<string, any> | null, analysedInRe
       counts: { lost: 0, rejected: 0, duplicate: 0, late: 0, rateLimited: 0, shed: shedInResults },
       errors: {},
       throttles: 0,
+      aligns: 0,
       firstThrottleAt: null,
       minFps: 5,
       notices: 0,

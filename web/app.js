@@ -121,6 +121,8 @@ const jipjung = {
   sessions: [],
   /** @type {Array<Record<string, any>>} */
   notices: [],
+  /** @type {number[]} delays asked for by align messages, ms */
+  aligns: [],
   /** @type {Array<{ code: string, text: string }>} messages shown */
   messages: [],
   /** @type {Record<string, any> | null} */
@@ -381,6 +383,10 @@ client.on('notice', (n) => {
 client.on('throttle', (t) => {
   showMessage(client.throttleFps === null ? 'unthrottled' : 'throttled');
   showFacts();
+});
+
+client.on('align', (a) => {
+  jipjung.aligns.push(a.delayMs);
 });
 
 client.on('frame', () => {

@@ -144,6 +144,12 @@ export interface ThrottleDetail {
   effectiveFps: number;
 }
 
+export interface AlignDetail {
+  type: 'align';
+  /** The next capture, and so every later one, comes this many ms later. */
+  delayMs: number;
+}
+
 export interface NoticeDetail {
   type: 'notice';
   code: string;
@@ -166,6 +172,7 @@ export interface JipjungEventMap {
   state: StateDetail;
   error: ErrorDetail;
   throttle: ThrottleDetail;
+  align: AlignDetail;
   notice: NoticeDetail;
   summary: Summary;
   frame: FrameDetail;

@@ -573,6 +573,8 @@ export class JipjungClient extends EventTarget {
         return this.emit('error', { ...msg, source: 'server' });
       case 'throttle':
         return this.onThrottle(msg);
+      case 'align':
+        return this.onAlign(msg);
       case 'notice':
         return this.emit('notice', msg);
       case 'summary':
@@ -621,6 +623,22 @@ export class JipjungClient extends EventTarget {
     this.stopCapture();
     // The next frame keeps the new interval after the last one.
     if (this.fps > 0) this.scheduleCapture(Math.max(0, this.lastTickAt + 1000 / this.fps - Date.now()));
+  }
+
+  /**
+   * The server asks for the next capture (and so every later one) `delayMs` later, so that this session's
+   * units reach its workers apart from other sessions'. Once, at the same fps; never more than a unit's time.
+   * @param {Message} msg
+   */
+  onAlign(msg) {
+    const delayMs = Number(msg.delayMs);
+    const unitMs = ((this.welcome?.batchFrames ?? 5) * 1000) / (this.welcome?.fps ?? 5);
+    if (!Number.isFinite(delayMs) || delayMs <= 0 || delayMs >= unitMs) return;
+    this.emit('align', { ...msg, delayMs });
+    if (this.captureTimer === undefined) return;
+    const at = this.nextCaptureAt + delayMs;
+    this.stopCapture();
+    this.scheduleCapture(Math.max(0, at - Date.now()));
   }
 
   /**

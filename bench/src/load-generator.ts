@@ -32,6 +32,8 @@ export interface ClientCounts {
   /** `error` messages by code. */
   errors: Record<string, number>;
   throttles: number;
+  /** `align` messages obeyed (capture delayed once so that units spread out). */
+  aligns: number;
   /** When the first throttle below the welcome's fps came, monotonic ms (null: never). */
   firstThrottleAt: number | null;
   /** Lowest fps a throttle asked for (the welcome's fps when never throttled). */
@@ -151,6 +153,7 @@ export class BenchSession {
     counts: zeroCounts(),
     errors: {},
     throttles: 0,
+    aligns: 0,
     firstThrottleAt: null,
     minFps: 0,
     notices: 0,
@@ -318,6 +321,15 @@ export class BenchSession {
         if (msg.fps < this.baseFps) c.firstThrottleAt ??= now;
         this.fps = msg.fps;
         c.minFps = Math.min(c.minFps, msg.fps);
+        break;
+      case 'align':
+        // As the browser client does: the next capture, and every one after it, comes delayMs later.
+        c.aligns++;
+        if (this.timer && Number.isFinite(msg.delayMs) && msg.delayMs > 0) {
+          clearTimeout(this.timer);
+          this.next += msg.delayMs;
+          this.arm();
+        }
         break;
       case 'notice':
         c.notices++;

@@ -105,6 +105,8 @@ export interface StepReport {
   loadAverage: number | null;
   serverSide: ServerSideFigures | null;
   throttledSessions: number;
+  /** `align` messages the sessions obeyed (each delayed its capture once so that units spread out). */
+  aligns: number;
   minFps: number | null;
   /** Seconds from the start of the measurement window to the first throttle (negative: during the ramp). */
   firstThrottleS: number | null;
@@ -313,6 +315,7 @@ export function buildStepReport(i: StepInputs): StepReport {
   const errors: Record<string, number> = {};
   const abnormalCloses: Record<string, number> = {};
   let throttledSessions = 0;
+  let aligns = 0;
   let minFps: number | null = null;
   let firstThrottle: number | null = null;
   for (const s of opened) {
@@ -321,6 +324,7 @@ export function buildStepReport(i: StepInputs): StepReport {
     for (const [code, n] of Object.entries(s.counts.errors)) add(errors, code, n);
     if (s.closed && s.closed.code !== 1000) add(abnormalCloses, String(s.closed.code));
     if (s.counts.throttles > 0) throttledSessions++;
+    aligns += s.counts.aligns;
     minFps = minFps === null ? s.counts.minFps : Math.min(minFps, s.counts.minFps);
   }
   const report: StepReport = {
@@ -348,6 +352,7 @@ export function buildStepReport(i: StepInputs): StepReport {
     loadAverage: i.usage?.loadAverage ?? null,
     serverSide: serverSideFigures(i.metricsBefore, i.metricsAfter),
     throttledSessions,
+    aligns,
     minFps,
     firstThrottleS: firstThrottle === null ? null : r2((firstThrottle - rec.windowFrom) / 1000),
     errors,

@@ -64,6 +64,7 @@ export function formatReport(r: BenchReport): string {
       if (s.throttledSessions > 0) {
         notes.push(`${s.throttledSessions} sessions throttled (to ${s.minFps} fps, first at ${f(s.firstThrottleS, 1)} s into the window), ${s.frames.withheld} ticks withheld`);
       }
+      if (s.aligns > 0) notes.push(`${s.aligns} aligns`);
       if (Object.keys(s.abnormalCloses).length > 0) notes.push(`closes ${JSON.stringify(s.abnormalCloses)}`);
       const eff = efficiency(s, rawFps);
       if (eff !== null) notes.push(`efficiency ${eff}`);

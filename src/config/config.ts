@@ -75,6 +75,10 @@ export const configSchema = z.object({
     .describe('Bytes of frames all sessions together may hold (default: 2% of memory, 64 MiB to 1 GiB).'),
   MAX_UNIT_AGE_MS: int(100, 600_000).default(3000).describe('A unit that waited this long for a worker is shed: a fresh result is worth more than a stale one.'),
   LATENCY_TARGET_MS: int(50, 60_000).default(1000).describe('Queue wait above which the instance counts as overloaded and throttles clients; a queue that keeps growing past half of it already steps them back to what the workers analyse.'),
+  ALIGN_UNITS: z
+    .enum(['true', 'false'])
+    .default('true')
+    .describe('Ask a client whose units complete close to another session\'s to delay its capture once (an `align` message), so that the sessions\' units reach the workers spread over the second.'),
   SEND_BUFFER_BYTES: int(16 * 1024, 64 * 1024 ** 2).default(1024 * 1024).describe('Bytes queued to a client above which its batch results are coalesced.'),
   SLOW_CLIENT_TIMEOUT_MS: int(1000, 600_000).default(30_000).describe('Time a client may stay above SEND_BUFFER_BYTES before it is disconnected.'),
   DRAIN_TIMEOUT_MS: int(1000, 300_000).default(20_000).describe('On SIGTERM/SIGINT: time to finish the units held, save sessions and close clients (1012) before the process exits regardless.'),

@@ -8,12 +8,14 @@ import { parseFrame } from './frame-header.js';
 import { inspectJpeg, type ImageLimits } from './jpeg.js';
 import type { ModelHandler } from './model-handler.js';
 import type { ReorderEvent } from './reorder-buffer.js';
+import type { UnitAlignment } from './unit-alignment.js';
 import type { FrameEntry } from './unit-builder.js';
 
 export interface FrameHandlerHooks {
   onReceived?(session: Session, bytes: number): void;
   onRejected?(session: Session, code: ErrorCode): void;
   onDropped?(session: Session, reason: DropReason, n: number): void;
+  onAligned?(session: Session, delayMs: number): void;
 }
 
 /** Logged rejections per session; past it they are only counted, so a bad client cannot flood the log. */
@@ -43,6 +45,8 @@ export class FrameHandler {
     /** Number of open sessions, for each one's share of the budget. */
     private readonly sessions: () => number,
     private readonly hooks: FrameHandlerHooks = {},
+    /** Spreads the sessions' units over the period (null: ALIGN_UNITS off). */
+    private readonly alignment: UnitAlignment<Session> | null = null,
   ) {
     this.limits = { maxWidth: config.MAX_IMAGE_WIDTH, maxHeight: config.MAX_IMAGE_HEIGHT };
     // Frames waiting for a missing seq are released by time as well as by arrival.
@@ -121,6 +125,7 @@ export class FrameHandler {
   /** A session that went away: free what it holds before the model handler. */
   discard(session: Session): void {
     this.waiting.delete(session);
+    this.alignment?.forget(session);
     const held = [...session.reorder.heldItems(), ...session.units.heldFrames()];
     this.budget.free(session, held.map((f) => f.image));
     this.drop(session, 'session_closed', held.length);
@@ -143,7 +148,25 @@ export class FrameHandler {
         this.logger.info({ event: 'resync', sessionId: session.id, fromSeq: e.fromSeq, toSeq: e.toSeq }, 'seq re-synced');
       }
     }
-    for (const unit of session.units.consume(events, now)) this.models.enqueue(session, unit);
+    for (const unit of session.units.consume(events, now)) {
+      this.align(session, unit.frames.length, now);
+      this.models.enqueue(session, unit);
+    }
+  }
+
+  /** A unit was cut at `now`: ask the client to shift its capture when its units crowd another session's. */
+  private align(session: Session, frames: number, now: number): void {
+    const alignment = this.alignment;
+    if (!alignment) return;
+    // Only whole units at the full fps keep the period; a throttled or lossy session holds no phase.
+    if (session.fps !== this.config.FPS || frames !== this.config.BATCH_FRAMES) {
+      alignment.forget(session);
+      return;
+    }
+    const delayMs = alignment.observe(session, now);
+    if (delayMs === null) return;
+    session.send({ type: 'align', delayMs });
+    this.hooks.onAligned?.(session, delayMs);
   }
 
   private pollReorder(): void {

@@ -129,6 +129,12 @@ export class Metrics {
     registers: this.r,
   });
 
+  readonly aligns = new Counter({
+    name: `${this.p}aligns_total`,
+    help: 'align messages sent: sessions asked to delay their capture so that their units spread out.',
+    registers: this.r,
+  });
+
   readonly results = new Counter({
     name: `${this.p}results_total`,
     help: 'Result messages sent to clients, by kind.',
@@ -194,6 +200,7 @@ export class Metrics {
     },
     onRejected: (_session, code) => this.framesRejected.inc({ code }),
     onDropped: (_session, reason, n) => this.framesDropped.inc({ reason }, n),
+    onAligned: () => this.aligns.inc(),
   } satisfies FrameHandlerHooks;
 
   /** Hooks for the ModelHandler. */

@@ -1,7 +1,8 @@
 /**
  * The client library in Chromium against a scripted server: what the real
- * server does not send yet (resumed sessions, repeated results, throttle,
- * notices, 4401), and how the client must react.
+ * server does not send yet, or not when a test wants it (resumed sessions,
+ * repeated results, throttle, align, notices, 4401), and how the client
+ * must react.
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,7 +30,7 @@ describe('client library against a scripted server', () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('resumes a session, drops repeated results, obeys throttle, shows notices, and gives up on 4401', async () => {
+  it('resumes a session, drops repeated results, obeys throttle and align, shows notices, and gives up on 4401', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
     page.setDefaultTimeout(10_000);
     const errors = pageErrors(page);
@@ -67,6 +68,18 @@ describe('client library against a scripted server', () => {
     await server.until(() => c1.frames.length >= liftedFrom + 5, 5000, 'frames after the throttle was lifted');
     const fast = intervals(c1.frames.slice(liftedFrom, liftedFrom + 5));
     expect(fast.reduce((a, b) => a + b, 0) / fast.length).toBeLessThan(300);
+
+    // align: the next capture comes delayMs later, once; the cadence after it is unchanged.
+    const alignFrom = c1.frames.length;
+    c1.send({ type: 'align', delayMs: 600 });
+    await server.until(() => c1.frames.length >= alignFrom + 6, 5000, 'frames after align');
+    const around = intervals(c1.frames.slice(alignFrom - 1, alignFrom + 6));
+    const longest = Math.max(...around);
+    expect(longest).toBeGreaterThan(650);
+    expect(longest).toBeLessThan(1100);
+    const rest = around.filter((_, i) => i !== around.indexOf(longest));
+    expect(rest.reduce((a, b) => a + b, 0) / rest.length).toBeLessThan(300);
+    expect(await page.evaluate(() => (window as any).jipjung.aligns)).toEqual([600]);
 
     // A notice is shown, in words.
     c1.send({ type: 'notice', code: 'rate_limited', message: 'frames above 5 fps are dropped' });
