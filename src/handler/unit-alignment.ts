@@ -20,20 +20,29 @@
 
 /** A session whose units have not been seen for this many periods no longer holds its phase. */
 const STALE_PERIODS = 3;
-/** After an align, a session is left alone for this many periods (the delay, then its effect). */
+/** Units a session is watched for before it is judged: its phase is smoothed over them. */
+const JUDGED_FROM = 3;
+/** Weight of the newest unit in a session's phase and in its jitter. */
+const SMOOTHING = 1 / 4;
+/** After its first align a session is left alone for this many periods; after each further one, twice as long. */
 const QUIET_PERIODS = 5;
+const QUIET_MAX_PERIODS = 120;
 /** Crowded: the nearest other phase is closer than this share of the even spacing (period / sessions). */
 const CROWDED_SHARE = 1 / 2;
-/** Moving must at least double the distance to the nearest other phase, and by this many ms. */
+/** Moving must at least double the distance to the nearest other phase, and gain this many ms beyond twice the jitter. */
 const MIN_GAIN_MS = 2;
 
 interface Entry {
-  /** Phase of the session's last unit (or the one it was asked to move to), ms in [0, period). */
+  /** Smoothed phase of the session's units (or the one it was asked to move to), ms in [0, period). */
   phase: number;
-  /** Units seen: a session is judged from its second, when every session that sends has been seen once. */
+  /** Smoothed distance of its units from that phase, ms: the network's and the event loop's jitter. */
+  jitter: number;
+  /** Units seen. */
   seen: number;
   /** When its last unit was seen, monotonic ms. */
   seenAt: number;
+  /** Aligns sent to it. */
+  moves: number;
   /** No align before this time, monotonic ms. */
   quietUntil: number;
 }
@@ -57,16 +66,21 @@ export class UnitAlignment<K = unknown> {
    */
   observe(key: K, now: number): number | null {
     const period = this.periodMs;
-    const phase = mod(now, period);
+    const at = mod(now, period);
     let me = this.entries.get(key);
     if (!me) {
-      me = { phase, seen: 0, seenAt: now, quietUntil: 0 };
+      me = { phase: at, jitter: 0, seen: 0, seenAt: now, moves: 0, quietUntil: 0 };
       this.entries.set(key, me);
+    } else {
+      // Circular difference in [-period/2, period/2): a unit just past the period's end is near its start.
+      const d = mod(at - me.phase + period / 2, period) - period / 2;
+      me.phase = mod(me.phase + SMOOTHING * d, period);
+      me.jitter += SMOOTHING * (Math.abs(d) - me.jitter);
     }
-    me.phase = phase;
     me.seenAt = now;
     me.seen++;
-    if (me.seen < 2 || now < me.quietUntil) return null;
+    if (me.seen < JUDGED_FROM || now < me.quietUntil) return null;
+    const phase = me.phase;
     const others: number[] = [];
     let nearest = period;
     for (const [k, e] of this.entries) {
@@ -91,11 +105,13 @@ export class UnitAlignment<K = unknown> {
         middle = others[i - 1] + gap / 2;
       }
     }
-    if (widest / 2 < Math.max(2 * nearest, nearest + MIN_GAIN_MS)) return null;
+    // Where the units land is only known to within the jitter: a move smaller than that is noise.
+    if (widest / 2 < Math.max(2 * nearest, nearest + MIN_GAIN_MS + 2 * me.jitter)) return null;
     const delay = mod(Math.round(mod(middle - phase, period)), Math.round(period));
     // Counted at its new phase at once, so that another crowded session does not pick the same gap.
     me.phase = mod(phase + delay, period);
-    me.quietUntil = now + delay + QUIET_PERIODS * period;
+    me.quietUntil = now + delay + Math.min(QUIET_MAX_PERIODS, QUIET_PERIODS * 2 ** me.moves) * period;
+    me.moves++;
     return delay;
   }
 
