@@ -72,6 +72,13 @@ describe('UnitAlignment', () => {
     }
   });
 
+  it('aligns nobody once the even spacing is below a few ms, closer than units can be placed', () => {
+    const random = seededRandom(3);
+    const { alignsPerPeriod } = simulate(Array.from({ length: 300 }, () => random() * 20), 10);
+    expect(alignsPerPeriod.every((a) => a === 0)).toBe(true);
+    expect(simulate(Array.from({ length: 200 }, () => random() * 20), 10).alignsPerPeriod.some((a) => a > 0)).toBe(true);
+  });
+
   it('leaves sessions that are already spread where they are', () => {
     const n = 40;
     const { alignsPerPeriod } = simulate(Array.from({ length: n }, (_, i) => (i * PERIOD) / n), 10, 2);

@@ -31,8 +31,14 @@ const QUIET_MAX_PERIODS = 120;
 const CROWDED_SHARE = 1 / 2;
 /** Moving must at least double the distance to the nearest other phase, and gain this many ms beyond twice the jitter. */
 const MIN_GAIN_MS = 2;
+/**
+ * Below this even spacing (1000 ms / 250 sessions) units are cut closer together than the network and the
+ * event loop place them: there is nothing to align, and no session is judged.
+ */
+const MIN_SPACING_MS = 4;
 
-interface Entry {
+interface Entry<K> {
+  key: K;
   /** Smoothed phase of the session's units (or the one it was asked to move to), ms in [0, period). */
   phase: number;
   /** Smoothed distance of its units from that phase, ms: the network's and the event loop's jitter. */
@@ -50,13 +56,16 @@ interface Entry {
 const mod = (x: number, m: number) => ((x % m) + m) % m;
 
 export class UnitAlignment<K = unknown> {
-  private readonly entries = new Map<K, Entry>();
+  // An array scanned with a plain loop: observe() runs for every unit of every session.
+  private readonly list: Entry<K>[] = [];
+  private readonly byKey = new Map<K, Entry<K>>();
+  private sweptAt = -Infinity;
 
   constructor(readonly periodMs: number) {}
 
   /** Sessions holding a phase. */
   get size(): number {
-    return this.entries.size;
+    return this.list.length;
   }
 
   /**
@@ -67,10 +76,11 @@ export class UnitAlignment<K = unknown> {
   observe(key: K, now: number): number | null {
     const period = this.periodMs;
     const at = mod(now, period);
-    let me = this.entries.get(key);
+    let me = this.byKey.get(key);
     if (!me) {
-      me = { phase: at, jitter: 0, seen: 0, seenAt: now, moves: 0, quietUntil: 0 };
-      this.entries.set(key, me);
+      me = { key, phase: at, jitter: 0, seen: 0, seenAt: now, moves: 0, quietUntil: 0 };
+      this.byKey.set(key, me);
+      this.list.push(me);
     } else {
       // Circular difference in [-period/2, period/2): a unit just past the period's end is near its start.
       const d = mod(at - me.phase + period / 2, period) - period / 2;
@@ -79,22 +89,21 @@ export class UnitAlignment<K = unknown> {
     }
     me.seenAt = now;
     me.seen++;
-    if (me.seen < JUDGED_FROM || now < me.quietUntil) return null;
+    if (now - this.sweptAt >= period) this.sweep(now);
+    const n = this.list.length;
+    if (n < 2 || period / n < MIN_SPACING_MS || me.seen < JUDGED_FROM || now < me.quietUntil) return null;
     const phase = me.phase;
-    const others: number[] = [];
     let nearest = period;
-    for (const [k, e] of this.entries) {
-      if (k === key) continue;
-      if (now - e.seenAt > STALE_PERIODS * period) {
-        this.entries.delete(k);
-        continue;
-      }
-      others.push(e.phase);
-      const d = Math.abs(e.phase - phase);
-      nearest = Math.min(nearest, d, period - d);
+    for (let i = 0; i < n; i++) {
+      const e = this.list[i];
+      if (e === me) continue;
+      let d = Math.abs(e.phase - phase);
+      if (d > period - d) d = period - d;
+      if (d < nearest) nearest = d;
     }
-    if (others.length === 0 || nearest >= (CROWDED_SHARE * period) / (others.length + 1)) return null;
+    if (nearest >= (CROWDED_SHARE * period) / n) return null;
     // The widest gap between the other sessions' phases, and its middle.
+    const others = this.list.filter((e) => e !== me).map((e) => e.phase);
     others.sort((a, b) => a - b);
     let widest = others[0] + period - others[others.length - 1];
     let middle = mod(others[others.length - 1] + widest / 2, period);
@@ -117,6 +126,27 @@ export class UnitAlignment<K = unknown> {
 
   /** The session went away, or stopped sending at the full fps: its phase is free. */
   forget(key: K): void {
-    this.entries.delete(key);
+    const e = this.byKey.get(key);
+    if (!e) return;
+    this.byKey.delete(key);
+    this.remove(e);
+  }
+
+  /** Once a period: sessions not seen for a while (closed, paused, throttled) no longer hold a phase. */
+  private sweep(now: number): void {
+    this.sweptAt = now;
+    for (let i = this.list.length - 1; i >= 0; i--) {
+      const e = this.list[i];
+      if (now - e.seenAt > STALE_PERIODS * this.periodMs) {
+        this.byKey.delete(e.key);
+        this.remove(e);
+      }
+    }
+  }
+
+  private remove(e: Entry<K>): void {
+    const i = this.list.indexOf(e);
+    const last = this.list.pop()!;
+    if (last !== e) this.list[i] = last;
   }
 }
