@@ -32,7 +32,7 @@ export interface ClientCounts {
   /** `error` messages by code. */
   errors: Record<string, number>;
   throttles: number;
-  /** `align` messages obeyed (capture delayed once so that units spread out). */
+  /** `align` messages received; each one that comes while the session sends delays its capture once. */
   aligns: number;
   /** When the first throttle below the welcome's fps came, monotonic ms (null: never). */
   firstThrottleAt: number | null;

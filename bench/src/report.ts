@@ -105,7 +105,7 @@ export interface StepReport {
   loadAverage: number | null;
   serverSide: ServerSideFigures | null;
   throttledSessions: number;
-  /** `align` messages the sessions obeyed (each delayed its capture once so that units spread out). */
+  /** `align` messages the sessions received (each delays a sending session's capture once, so that units spread out). */
   aligns: number;
   minFps: number | null;
   /** Seconds from the start of the measurement window to the first throttle (negative: during the ramp). */
