@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { alignedAfter, seededRandom, TickGate, type SessionOutcome } from '../bench/src/load-generator.js';
-import { accountSession, checkArithmetic, sumAccounting } from '../bench/src/report.js';
+import { accountSession, checkArithmetic, frameCosts, rawCpuMsPerFrame, sumAccounting, type StepReport } from '../bench/src/report.js';
+import type { RawResult } from '../bench/src/raw-throughput.js';
 import { DEFAULTS, runBench, writeOutputs } from '../bench/src/runner.js';
 
 /** A session as the generator records it, for the arithmetic alone. */
@@ -54,6 +55,26 @@ describe('bench report arithmetic', () => {
   });
 });
 
+describe('bench CPU costs per frame', () => {
+  const usage = (cpuPercent: number) => ({ pid: 1, cpuPercent, rssStartMB: 0, rssEndMB: 0, rssMaxMB: 0 });
+  const raw = (framesPerSecond: number, cpu: number[]) => ({ framesPerSecond, workerUsage: cpu.map(usage) }) as unknown as RawResult;
+
+  it("turns each process's share of a core into ms of CPU per analysed frame", () => {
+    // 10 % of a core is 100 ms of CPU a second; at 400 frames/s, 0.25 ms a frame.
+    const step = { window: { analysedPerSecond: 400 }, server: usage(10), workers: [usage(70), usage(80)], generator: usage(12) } as unknown as StepReport;
+    // Raw: 190 % of a core for 500 frames/s before, 180 % for 450 after: 3.8 and 4.0 ms a frame.
+    const alone = rawCpuMsPerFrame({ raw: raw(500, [95, 95]), rawAfter: raw(450, [90, 90]) });
+    expect(alone).toBe(3.9);
+    expect(frameCosts(step, alone)).toEqual({ serverMs: 0.25, workersMs: 3.75, generatorMs: 0.3, modelAloneMs: 3.9, serverToModel: 0.064 });
+  });
+
+  it('says nothing it cannot know', () => {
+    expect(rawCpuMsPerFrame({ raw: null, rawAfter: raw(0, [50]) })).toBeNull();
+    const idle = { window: { analysedPerSecond: 0 }, server: usage(1), workers: [], generator: null } as unknown as StepReport;
+    expect(frameCosts(idle, 3.9)).toEqual({ serverMs: null, workersMs: null, generatorMs: null, modelAloneMs: 3.9, serverToModel: null });
+  });
+});
+
 describe('bench smoke run', () => {
   it('runs a few sessions for a few seconds and its figures add up', async () => {
     const report = await runBench({
@@ -83,6 +104,9 @@ describe('bench smoke run', () => {
     expect(step.server?.rssMaxMB).toBeGreaterThan(0);
     expect(step.workers).toHaveLength(1);
     expect(step.serverExited).toBe(false);
+    // Raw runs before and after: every step has its CPU costs, and they match its own usage.
+    expect(step.costs?.modelAloneMs).toBeGreaterThan(0);
+    expect(step.costs?.serverMs).toBeCloseTo((step.server!.cpuPercent * 10) / step.window.analysedPerSecond, 2);
 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jipjung-bench-'));
     try {

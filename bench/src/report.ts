@@ -115,6 +115,8 @@ export interface StepReport {
   abnormalCloses: Record<string, number>;
   serverEvents: Record<string, number>;
   serverExited: boolean;
+  /** CPU per analysed frame, filled in once the raw run after the steps is known (null without a raw run). */
+  costs: FrameCosts | null;
   /** Whether the step held: p95 (or the chosen percentile) within target, shedding within bound, nothing broken. */
   held: boolean;
   reasons: string[];
@@ -359,6 +361,7 @@ export function buildStepReport(i: StepInputs): StepReport {
     abnormalCloses,
     serverEvents: i.serverEvents,
     serverExited: i.serverExited,
+    costs: null,
     held: false,
     reasons: [],
   };
@@ -401,7 +404,7 @@ export interface BenchReport {
   rawAfter: RawResult | null;
   steps: StepReport[];
   /** find-capacity: the largest N that held, and its step. */
-  capacity: { sessions: number; analysedPerSecond: number; efficiency: number | null } | null;
+  capacity: { sessions: number; analysedPerSecond: number; efficiency: number | null; serverToModel: number | null } | null;
   idle: IdleReport | null;
 }
 
@@ -426,4 +429,45 @@ export function rawFramesPerSecond(r: Pick<BenchReport, 'raw' | 'rawAfter'>): nu
 export function efficiency(step: StepReport, rawFps: number | null): number | null {
   if (!rawFps || rawFps <= 0) return null;
   return Math.round((step.window.analysedPerSecond / rawFps) * 1000) / 1000;
+}
+
+/**
+ * CPU per analysed frame over a step's window, ms. A process's CPU in % of
+ * one core is 10 ms of CPU a second, so its cost per frame is cpu% × 10 ÷
+ * frames/s. Unlike the efficiency, which the load generator's own CPU and
+ * the machine's drifting speed pull down on shared cores, these say what
+ * each part costs wherever it runs.
+ */
+export interface FrameCosts {
+  serverMs: number | null;
+  /** All workers together, model and their side of the IPC. */
+  workersMs: number | null;
+  generatorMs: number | null;
+  /** The workers' CPU per frame in the raw runs: what the model itself costs, its IPC included. */
+  modelAloneMs: number | null;
+  /** serverMs ÷ modelAloneMs: what the server, its WebSocket and its side of the IPC add to the model's cost. */
+  serverToModel: number | null;
+}
+
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** The workers' CPU per analysed frame in the raw runs, ms: the mean of the runs before and after the steps. */
+export function rawCpuMsPerFrame(r: Pick<BenchReport, 'raw' | 'rawAfter'>): number | null {
+  const runs = [r.raw, r.rawAfter].filter((x): x is RawResult => x !== null && x.framesPerSecond > 0 && x.workerUsage.length > 0);
+  if (runs.length === 0) return null;
+  const each = runs.map((x) => (x.workerUsage.reduce((a, w) => a + w.cpuPercent, 0) * 10) / x.framesPerSecond);
+  return r3(each.reduce((a, x) => a + x, 0) / each.length);
+}
+
+export function frameCosts(step: StepReport, modelAloneMs: number | null): FrameCosts {
+  const fps = step.window.analysedPerSecond;
+  const per = (cpuPercent: number | undefined) => (cpuPercent === undefined || fps <= 0 ? null : r3((cpuPercent * 10) / fps));
+  const serverMs = per(step.server?.cpuPercent);
+  return {
+    serverMs,
+    workersMs: step.workers.length > 0 ? per(step.workers.reduce((a, w) => a + w.cpuPercent, 0)) : null,
+    generatorMs: per(step.generator?.cpuPercent),
+    modelAloneMs,
+    serverToModel: serverMs !== null && modelAloneMs ? r3(serverMs / modelAloneMs) : null,
+  };
 }

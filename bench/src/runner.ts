@@ -14,6 +14,8 @@ import { measureRawThroughput, type RawResult } from './raw-throughput.js';
 import {
   buildStepReport,
   efficiency,
+  frameCosts,
+  rawCpuMsPerFrame,
   rawFramesPerSecond,
   type BenchReport,
   type Criteria,
@@ -147,9 +149,12 @@ export class Bench {
       for (const n of o.sessions) report.steps.push(await this.step(n));
     }
     if (o.rawSeconds > 0 && report.steps.length > 0) report.rawAfter = await this.raw('after the steps');
+    const modelAloneMs = rawCpuMsPerFrame(report);
+    if (modelAloneMs !== null) for (const s of report.steps) s.costs = frameCosts(s, modelAloneMs);
     if (report.capacity) {
       const best = report.steps.find((s) => s.sessions === report.capacity!.sessions)!;
       report.capacity.efficiency = efficiency(best, rawFramesPerSecond(report));
+      report.capacity.serverToModel = best.costs?.serverToModel ?? null;
     }
     return report;
   }
@@ -200,7 +205,7 @@ export class Bench {
     }
     const best = held > 0 ? tried.get(held)! : null;
     if (best) {
-      report.capacity = { sessions: held, analysedPerSecond: best.window.analysedPerSecond, efficiency: null };
+      report.capacity = { sessions: held, analysedPerSecond: best.window.analysedPerSecond, efficiency: null, serverToModel: null };
     }
     report.steps.sort((a, b) => a.sessions - b.sessions);
   }

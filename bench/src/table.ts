@@ -68,6 +68,12 @@ export function formatReport(r: BenchReport): string {
       if (Object.keys(s.abnormalCloses).length > 0) notes.push(`closes ${JSON.stringify(s.abnormalCloses)}`);
       const eff = efficiency(s, rawFps);
       if (eff !== null) notes.push(`efficiency ${eff}`);
+      if (s.costs) {
+        const c = s.costs;
+        notes.push(
+          `CPU per analysed frame: server ${f(c.serverMs, 2)}, workers ${f(c.workersMs, 2)}, generator ${f(c.generatorMs, 2)} ms; model alone ${f(c.modelAloneMs, 2)} ms, server ÷ model ${f(c.serverToModel, 3)}`,
+        );
+      }
       if (s.serverSide) {
         const ss = s.serverSide;
         notes.push(
@@ -89,7 +95,8 @@ export function formatReport(r: BenchReport): string {
     out.push('');
     out.push(
       `capacity: ${r.capacity.sessions} sessions at ${5} fps within p${r.criteria.percentile} ≤ ${r.criteria.targetMs} ms and ≤ ${r.criteria.maxShedFraction * 100}% shed · ${r.capacity.analysedPerSecond} analysed frames/s` +
-        (r.capacity.efficiency !== null ? ` · efficiency ${r.capacity.efficiency} of the raw ${rawFramesPerSecond(r)} frames/s` : ''),
+        (r.capacity.efficiency !== null ? ` · efficiency ${r.capacity.efficiency} of the raw ${rawFramesPerSecond(r)} frames/s` : '') +
+        (r.capacity.serverToModel !== null ? ` · server CPU ${r.capacity.serverToModel} of the model's per frame` : ''),
     );
   } else if (r.mode === 'capacity') {
     out.push('');
