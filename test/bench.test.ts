@@ -63,13 +63,13 @@ describe('bench CPU costs per frame', () => {
     // 10 % of a core is 100 ms of CPU a second; at 400 frames/s, 0.25 ms a frame.
     const step = { window: { analysedPerSecond: 400 }, server: usage(10), workers: [usage(70), usage(80)], generator: usage(12) } as unknown as StepReport;
     // Raw: 190 % of a core for 500 frames/s before, 180 % for 450 after: 3.8 and 4.0 ms a frame.
-    const alone = rawCpuMsPerFrame({ raw: raw(500, [95, 95]), rawAfter: raw(450, [90, 90]) });
+    const alone = rawCpuMsPerFrame([raw(500, [95, 95]), raw(450, [90, 90])]);
     expect(alone).toBe(3.9);
     expect(frameCosts(step, alone)).toEqual({ serverMs: 0.25, workersMs: 3.75, generatorMs: 0.3, modelAloneMs: 3.9, serverToModel: 0.064 });
   });
 
   it('says nothing it cannot know', () => {
-    expect(rawCpuMsPerFrame({ raw: null, rawAfter: raw(0, [50]) })).toBeNull();
+    expect(rawCpuMsPerFrame([null, raw(0, [50])])).toBeNull();
     const idle = { window: { analysedPerSecond: 0 }, server: usage(1), workers: [], generator: null } as unknown as StepReport;
     expect(frameCosts(idle, 3.9)).toEqual({ serverMs: null, workersMs: null, generatorMs: null, modelAloneMs: 3.9, serverToModel: null });
   });
@@ -86,6 +86,7 @@ describe('bench smoke run', () => {
       settleS: 0.5,
       workers: 1,
       rawSeconds: 1,
+      rawEachStep: true,
       rawWarmupS: 0.5,
       quiet: true,
       command: 'test/bench.test.ts',
@@ -104,7 +105,9 @@ describe('bench smoke run', () => {
     expect(step.server?.rssMaxMB).toBeGreaterThan(0);
     expect(step.workers).toHaveLength(1);
     expect(step.serverExited).toBe(false);
-    // Raw runs before and after: every step has its CPU costs, and they match its own usage.
+    // Raw runs just around the step (the one after it is also the run after the steps), which its costs are taken against.
+    expect(step.rawAround).toEqual([report.raw, report.rawAfter]);
+    expect(step.costs?.modelAloneMs).toBe(rawCpuMsPerFrame(step.rawAround));
     expect(step.costs?.modelAloneMs).toBeGreaterThan(0);
     expect(step.costs?.serverMs).toBeCloseTo((step.server!.cpuPercent * 10) / step.window.analysedPerSecond, 2);
 

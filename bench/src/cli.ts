@@ -27,6 +27,8 @@ Timing:
                         units begin, uniform at random as students start    [1]
   --settle S            seconds between the ramp and the measurement       [2]
   --raw-seconds S       seconds of raw model throughput (0: skip)           [10]
+  --raw-each-step       measure it between steps too: each step's efficiency and
+                        costs are then taken against the runs just around it
 
 Capacity search:
   --target-ms MS        latency target                                      [500]
@@ -95,6 +97,9 @@ export function parseArgs(argv: string[]): { options: RunOptions; json: string |
         break;
       case '--settle':
         o.settleS = num(a, next());
+        break;
+      case '--raw-each-step':
+        o.rawEachStep = true;
         break;
       case '--raw-seconds':
         o.rawSeconds = num(a, next());

@@ -115,6 +115,8 @@ export interface StepReport {
   abnormalCloses: Record<string, number>;
   serverEvents: Record<string, number>;
   serverExited: boolean;
+  /** With --raw-each-step: the raw runs just before and just after this step, which its efficiency and costs are taken against. */
+  rawAround: RawResult[];
   /** CPU per analysed frame, filled in once the raw run after the steps is known (null without a raw run). */
   costs: FrameCosts | null;
   /** Whether the step held: p95 (or the chosen percentile) within target, shedding within bound, nothing broken. */
@@ -361,6 +363,7 @@ export function buildStepReport(i: StepInputs): StepReport {
     abnormalCloses,
     serverEvents: i.serverEvents,
     serverExited: i.serverExited,
+    rawAround: [],
     costs: null,
     held: false,
     reasons: [],
@@ -418,11 +421,22 @@ export interface IdleReport {
   generatorRssDeltaMB: number;
 }
 
+const measuredRuns = (runs: Array<RawResult | null>) => runs.filter((x): x is RawResult => x !== null && x.framesPerSecond > 0);
+
 /** The raw throughput efficiency is measured against: the mean of the runs before and after the steps. */
 export function rawFramesPerSecond(r: Pick<BenchReport, 'raw' | 'rawAfter'>): number | null {
-  const runs = [r.raw, r.rawAfter].filter((x): x is RawResult => x !== null && x.framesPerSecond > 0);
+  return meanRawFps([r.raw, r.rawAfter]);
+}
+
+export function meanRawFps(list: Array<RawResult | null>): number | null {
+  const runs = measuredRuns(list);
   if (runs.length === 0) return null;
   return Math.round((runs.reduce((a, x) => a + x.framesPerSecond, 0) / runs.length) * 10) / 10;
+}
+
+/** A step's raw figure: the runs around it when measured (--raw-each-step), else those around all the steps. */
+export function stepRawFps(step: StepReport, r: Pick<BenchReport, 'raw' | 'rawAfter'>): number | null {
+  return step.rawAround.length > 0 ? meanRawFps(step.rawAround) : rawFramesPerSecond(r);
 }
 
 /** End-to-end analysed frames/s over the raw model throughput. */
@@ -451,9 +465,9 @@ export interface FrameCosts {
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
-/** The workers' CPU per analysed frame in the raw runs, ms: the mean of the runs before and after the steps. */
-export function rawCpuMsPerFrame(r: Pick<BenchReport, 'raw' | 'rawAfter'>): number | null {
-  const runs = [r.raw, r.rawAfter].filter((x): x is RawResult => x !== null && x.framesPerSecond > 0 && x.workerUsage.length > 0);
+/** The workers' CPU per analysed frame in raw runs, ms: the mean over the runs. */
+export function rawCpuMsPerFrame(list: Array<RawResult | null>): number | null {
+  const runs = measuredRuns(list).filter((x) => x.workerUsage.length > 0);
   if (runs.length === 0) return null;
   const each = runs.map((x) => (x.workerUsage.reduce((a, w) => a + w.cpuPercent, 0) * 10) / x.framesPerSecond);
   return r3(each.reduce((a, x) => a + x, 0) / each.length);

@@ -17,6 +17,7 @@ import {
   frameCosts,
   rawCpuMsPerFrame,
   rawFramesPerSecond,
+  stepRawFps,
   type BenchReport,
   type Criteria,
   type IdleReport,
@@ -46,6 +47,8 @@ export interface RunOptions {
   criteria: Criteria;
   /** Seconds of raw model throughput measurement (0: skip). */
   rawSeconds: number;
+  /** Measure the raw throughput between steps too, so that each step is compared with the machine's speed around it. */
+  rawEachStep: boolean;
   rawWarmupS: number;
   /** find-capacity: first N (null: half the raw throughput's worth of sessions, at most 200). */
   start: number | null;
@@ -78,6 +81,7 @@ export const DEFAULTS: RunOptions = {
   workers: Math.max(1, os.availableParallelism()),
   criteria: { targetMs: 500, percentile: 95, maxShedFraction: 0.01 },
   rawSeconds: 10,
+  rawEachStep: false,
   rawWarmupS: 2,
   start: null,
   maxSessions: 3000,
@@ -106,6 +110,8 @@ export class Bench {
   private readonly images = loadFrames();
   private readonly log: (msg: string) => void;
   private readonly model: ReturnType<typeof modelSettings>;
+  /** The latest raw run, which stands before the next step. */
+  private lastRaw: RawResult | null = null;
 
   constructor(private readonly o: RunOptions) {
     this.log = o.quiet ? () => {} : (msg) => process.stderr.write(`[bench] ${msg}\n`);
@@ -143,17 +149,21 @@ export class Bench {
       return report;
     }
     report.raw = await this.raw('before the steps');
+    this.lastRaw = report.raw;
     if (o.findCapacity) {
       await this.findCapacity(report);
     } else {
       for (const n of o.sessions) report.steps.push(await this.step(n));
     }
-    if (o.rawSeconds > 0 && report.steps.length > 0) report.rawAfter = await this.raw('after the steps');
-    const modelAloneMs = rawCpuMsPerFrame(report);
-    if (modelAloneMs !== null) for (const s of report.steps) s.costs = frameCosts(s, modelAloneMs);
+    if (o.rawSeconds > 0 && report.steps.length > 0) report.rawAfter = o.rawEachStep ? this.lastRaw : await this.raw('after the steps');
+    const modelAloneMs = rawCpuMsPerFrame([report.raw, report.rawAfter]);
+    for (const s of report.steps) {
+      const alone = s.rawAround.length > 0 ? rawCpuMsPerFrame(s.rawAround) : modelAloneMs;
+      if (alone !== null) s.costs = frameCosts(s, alone);
+    }
     if (report.capacity) {
       const best = report.steps.find((s) => s.sessions === report.capacity!.sessions)!;
-      report.capacity.efficiency = efficiency(best, rawFramesPerSecond(report));
+      report.capacity.efficiency = efficiency(best, stepRawFps(best, report));
       report.capacity.serverToModel = best.costs?.serverToModel ?? null;
     }
     return report;
@@ -224,8 +234,19 @@ export class Bench {
     });
   }
 
-  /** One step: a fresh server, N sessions, measurement, summaries. */
+  /** One step, then (--raw-each-step) the raw throughput again, which also stands before the next step. */
   async step(n: number): Promise<StepReport> {
+    const step = await this.loadStep(n);
+    if (this.o.rawEachStep && this.o.rawSeconds > 0) {
+      const after = await this.raw(`after N=${n}`);
+      step.rawAround = [this.lastRaw, after].filter((x): x is RawResult => x !== null);
+      this.lastRaw = after;
+    }
+    return step;
+  }
+
+  /** A fresh server, N sessions, measurement, summaries. */
+  private async loadStep(n: number): Promise<StepReport> {
     const o = this.o;
     this.log(`N=${n}: starting the server (${o.workers} workers, model ${o.model})`);
     const server = await this.startServer();

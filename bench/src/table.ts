@@ -1,5 +1,5 @@
 /** The report as a table for the terminal. Pure. */
-import { efficiency, rawFramesPerSecond, type BenchReport } from './report.js';
+import { efficiency, stepRawFps, type BenchReport } from './report.js';
 
 function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
@@ -46,7 +46,6 @@ export function formatReport(r: BenchReport): string {
       f(s.generator?.cpuPercent),
       s.held ? 'held' : 'NO',
     ]);
-    const rawFps = rawFramesPerSecond(r);
     out.push('');
     out.push(
       table(
@@ -66,8 +65,9 @@ export function formatReport(r: BenchReport): string {
       }
       if (s.aligns > 0) notes.push(`${s.aligns} aligns`);
       if (Object.keys(s.abnormalCloses).length > 0) notes.push(`closes ${JSON.stringify(s.abnormalCloses)}`);
+      const rawFps = stepRawFps(s, r);
       const eff = efficiency(s, rawFps);
-      if (eff !== null) notes.push(`efficiency ${eff}`);
+      if (eff !== null) notes.push(`efficiency ${eff}` + (s.rawAround.length > 0 ? ` (raw around the step ${s.rawAround.map((x) => x.framesPerSecond).join(' / ')} frames/s)` : ''));
       if (s.costs) {
         const c = s.costs;
         notes.push(
@@ -95,7 +95,7 @@ export function formatReport(r: BenchReport): string {
     out.push('');
     out.push(
       `capacity: ${r.capacity.sessions} sessions at ${5} fps within p${r.criteria.percentile} ≤ ${r.criteria.targetMs} ms and ≤ ${r.criteria.maxShedFraction * 100}% shed · ${r.capacity.analysedPerSecond} analysed frames/s` +
-        (r.capacity.efficiency !== null ? ` · efficiency ${r.capacity.efficiency} of the raw ${rawFramesPerSecond(r)} frames/s` : '') +
+        (r.capacity.efficiency !== null ? ` · efficiency ${r.capacity.efficiency} of the raw ${stepRawFps(r.steps.find((s) => s.sessions === r.capacity!.sessions)!, r)} frames/s` : '') +
         (r.capacity.serverToModel !== null ? ` · server CPU ${r.capacity.serverToModel} of the model's per frame` : ''),
     );
   } else if (r.mode === 'capacity') {
