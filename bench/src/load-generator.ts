@@ -325,7 +325,7 @@ export class BenchSession {
       case 'align':
         // As the browser client does: the next capture, and every one after it, comes delayMs later.
         c.aligns++;
-        if (this.timer && Number.isFinite(msg.delayMs) && msg.delayMs > 0) {
+        if (this.timer && Number.isFinite(msg.delayMs) && msg.delayMs > 0 && msg.delayMs < this.unitPeriodMs) {
           clearTimeout(this.timer);
           this.next += msg.delayMs;
           this.arm();
