@@ -172,7 +172,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       opsServer!.listen(config.METRICS_PORT, config.METRICS_HOST, () => resolve());
     });
   }
-  logger.info({ event: 'listening', port, host: config.HOST, workers: pool.size, model: config.MODEL }, 'jipjung listening');
+  // The URLs a person opens first; `localhost` because browsers give getUserMedia to it without TLS.
+  const opsPort = opsServer ? (opsServer.address() as AddressInfo).port : port;
+  const urls = { demo: `http://localhost:${port}/`, dashboard: `http://localhost:${opsPort}/dashboard` };
+  logger.info(
+    { event: 'listening', port, host: config.HOST, workers: pool.size, model: config.MODEL, urls },
+    `jipjung ready: demo page ${urls.demo} · dashboard ${urls.dashboard}`,
+  );
 
   return {
     server,
