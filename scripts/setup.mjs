@@ -205,7 +205,6 @@ function describe(python, result) {
 }
 
 async function ensureFaceModels(steps, python) {
-  if (!fs.existsSync(path.join(root, 'scripts', 'face-models.mjs'))) return 'none yet';
   const { ensureFaceModels: ensure } = await import(path.join(root, 'scripts', 'face-models.mjs'));
   return await ensure({ root, python, log: (msg) => steps.log(msg), logFd: steps.logFd });
 }

@@ -11,7 +11,7 @@ describe('the whole pipeline with the default model', () => {
 
   it('a face scores high and focused; an empty scene is absent', async () => {
     const c = await TestClient.connect(t.url);
-    expect(c.welcome?.model).toEqual({ name: 'blazeface-pose', version: expect.any(String) });
+    expect(c.welcome?.model).toEqual({ name: 'facemesh-pose', version: expect.any(String) });
     await c.stream(scene('face'), 50, 25);
     await c.stream(scene('empty'), 50, 25);
     await c.until(() => c.results().length === 22);

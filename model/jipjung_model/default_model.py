@@ -72,20 +72,26 @@ from __future__ import annotations
 import math
 import os
 import zlib
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import cv2
 import numpy as np
 
-from . import temporal
+from . import mesh_pose, temporal
 from .blazeface import LEFT_EYE, RIGHT_EYE, SHORT_RANGE, BlazeFace, Detection
 from .eyes import eye_openness
+from .facemesh import DEFAULT_FACEMESH, FaceMesh, face_roi, mesh_roi
 from .image import decode_frame, pick_reduce, quality
 from .interface import Frame, Model, Unit, UnitOutcome, UnitResult
-from .pose import head_pose, ramp  # noqa: F401  (re-exported: the public helpers of this model)
+from .pose import ramp  # noqa: F401  (re-exported: the public helpers of this model)
 
 DEFAULTS: dict[str, Any] = {
     "detector": SHORT_RANGE,
+    "faceMesh": DEFAULT_FACEMESH,
+    # A tracked face is followed by the mesh alone (no detector pass) while the
+    # mesh's face flag stays at or above this.
+    "meshTrackScore": 0.5,
     "minDecodeWidth": 320,
     "candidateScore": 0.25,
     "maxCandidates": 3,
@@ -127,6 +133,30 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+@dataclass
+class Face(Detection):
+    """A detection with its FaceMesh landmarks (468 x 3, image pixels), when
+    the mesh was run on it."""
+
+    mesh: np.ndarray | None = None
+
+
+def _from_mesh(points: np.ndarray, flag: float) -> Face:
+    """A face located by the mesh alone: the landmarks' bounding box, and
+    BlazeFace's six keypoints taken from the mesh (eye centres, nose tip,
+    mouth centre, the cheek edges for the ears)."""
+    lo, hi = points[:, :2].min(0), points[:, :2].max(0)
+    right, left = mesh_pose.eye_centres(points)
+    p = points[:, :2]
+    kp = np.array([
+        right, left, p[mesh_pose.NOSE_TIP],
+        (p[mesh_pose.MOUTH_UPPER] + p[mesh_pose.MOUTH_LOWER]) / 2,
+        p[mesh_pose.RIGHT_CHEEK_EDGE], p[mesh_pose.LEFT_CHEEK_EDGE],
+    ], dtype=np.float64)
+    box = (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
+    return Face(float(flag), box, kp, points)
+
+
 def _iou(a: tuple, b: tuple) -> float:
     ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
     iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
@@ -158,7 +188,14 @@ def _valid_track(track: Any) -> dict[str, Any] | None:
         return None
     if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[2] <= 0 or box[3] <= 0:
         return None
-    return {"box": box, "seq": seq, "scanSeq": scan_seq}
+    out = {"box": box, "seq": seq, "scanSeq": scan_seq, "roi": None}
+    try:
+        roi = [float(v) for v in track.get("roi") or ()]
+    except (TypeError, ValueError):
+        roi = []
+    if len(roi) == 4 and all(math.isfinite(v) for v in roi) and roi[2] > 0:
+        out["roi"] = roi
+    return out
 
 
 def _valid_scan(raw: Any) -> dict[str, Any]:
@@ -199,14 +236,15 @@ def _r(x: float | None, nd: int = 1) -> float | None:
 
 
 class ConcentrationModel(Model):
-    """BlazeFace + keypoint head pose; see the module docstring."""
+    """BlazeFace + FaceMesh head pose; see the module docstring."""
 
-    name = "blazeface-pose"
-    version = "0.3.0"
+    name = "facemesh-pose"
+    version = "0.4.0"
 
     def __init__(self) -> None:
         self.options: dict[str, Any] = dict(DEFAULTS)
         self.detector: BlazeFace | None = None
+        self.mesh: FaceMesh | None = None
 
     def load(self, options: Mapping[str, Any]) -> None:
         cv2.setNumThreads(1)
@@ -215,8 +253,23 @@ class ConcentrationModel(Model):
         if not os.path.isabs(path):
             path = os.path.join(os.path.dirname(SHORT_RANGE), path)
         self.detector = BlazeFace(path)
+        self.mesh = FaceMesh(self.options["faceMesh"])
 
     # -- faces -----------------------------------------------------------
+
+    def _mesh_at(self, image: np.ndarray, centre: tuple[float, float], size: float, angle: float) -> Face:
+        r = self.mesh.run(image, centre, size, angle)
+        return _from_mesh(r.points, r.flag)
+
+    def _with_mesh(self, image: np.ndarray, det: Detection) -> Face:
+        """The detector's face with its mesh, from MediaPipe's crop for a
+        detection. The detector's box and score are kept: the detector
+        verified this face, whatever the mesh's own flag."""
+        if isinstance(det, Face) and det.mesh is not None:
+            return det
+        kp = det.keypoints
+        located = self._mesh_at(image, *face_roi(det.box, kp[RIGHT_EYE], kp[LEFT_EYE]))
+        return Face(det.score, det.box, located.keypoints, located.mesh)
 
     def _verify(self, image: np.ndarray, cand: Detection) -> Detection | None:
         """Two crop passes; the re-centred second crop's detection when the
@@ -293,9 +346,23 @@ class ConcentrationModel(Model):
             prior = Detection(1.0, (bx * w, by * h, bw * w, bh * h), np.zeros((6, 2)))
             r = self._still_face(grey, still, seq)
             if r is None:
-                r = self.detector.refine(image, prior)
-                self._remember_still(grey, still, r, seq, prior)
-            if r.score >= o["trackScore"]:
+                r = None
+                if track.get("roi") is not None:
+                    # Followed by the mesh alone, as MediaPipe does: the mesh's
+                    # own crop for the next frame, no detector pass.
+                    cx, cy, size, angle = track["roi"]
+                    r = self._mesh_at(image, (cx * w, cy * h), size * w, angle)
+                    if r.score < o["meshTrackScore"]:
+                        r = None
+                if r is None:
+                    r = self.detector.refine(image, prior)
+                    if r.score < o["trackScore"]:
+                        r = None
+                if r is not None:
+                    self._remember_still(grey, still, r, seq, prior)
+                elif still:
+                    still.clear()
+            if r is not None:
                 tracked = r
                 faces.append(r)
         if tracked is not None:
@@ -346,11 +413,18 @@ class ConcentrationModel(Model):
             still.clear()
         new_track = None
         if student is not None:
+            meshed = self._with_mesh(image, student)
+            if meshed is not student:
+                if still and still.get("face") is student:
+                    still["face"] = meshed
+                student = meshed
             x, y, bw, bh = student.box
+            (cx, cy), size, angle = mesh_roi(student.mesh)
             new_track = {
                 "box": [x / w, y / h, bw / w, bh / h],
                 "seq": seq,
                 "scanSeq": seq if scan or track is None else track["scanSeq"],
+                "roi": [cx / w, cy / h, size / w, angle],
             }
         return faces, student, new_track, scan
 
@@ -409,7 +483,7 @@ class ConcentrationModel(Model):
             entry["face"] = True
             entry["faceScore"] = round(float(student.score), 3)
             entry["box"] = [round(x / w, 4), round(y / h, 4), round(bw / w, 4), round(bh / h, 4)]
-            pose = head_pose(student)
+            pose = mesh_pose.head_pose(student.mesh)
             entry["posePlausible"] = pose["plausible"]
             entry["roll"] = _r(pose["roll"])
             if pose["plausible"]:
@@ -423,7 +497,8 @@ class ConcentrationModel(Model):
             centre = ramp(off, 0.6, 1.0)  # leaving the centre is looking away too
         step = tracker.step(seq, student is not None, pose, centre, eyes)
         entry.update(
-            score=step["score"], state=step["state"], target=step["target"], eyesClosed=step["eyesClosed"],
+            score=step["score"], state=step["state"], target=step["target"], reasons=step["reasons"],
+            eyesClosed=step["eyesClosed"],
             attention=step["attention"], alertness=step["alertness"], presence=step["presence"],
             perclos=step["perclos"],
         )
@@ -482,12 +557,15 @@ class ConcentrationModel(Model):
 
 # -- aggregation over a unit ---------------------------------------------------
 
-_SUM_KEYS = ("n", "score", "face", "facesMax", "multi", "yawN", "yaw", "pitch", "roll", "rollN",
+_SUM_KEYS = ("n", "analysed", "score", "face", "facesMax", "multi", "yawN", "yaw", "pitch", "roll", "rollN",
              "eyesN", "eyes", "measured", "closed", "presence", "attention", "alertness")
 
 
+REASON_SHARE = 0.3  # a reason named by this share of a unit's analysed frames is the unit's
+
+
 def empty_summary() -> dict[str, Any]:
-    return {**{k: 0 for k in _SUM_KEYS}, "states": {}, "last": None, "flags": {}}
+    return {**{k: 0 for k in _SUM_KEYS}, "states": {}, "last": None, "flags": {}, "reasons": {}}
 
 
 def _valid_summary(raw: Any) -> dict[str, Any]:
@@ -498,7 +576,7 @@ def _valid_summary(raw: Any) -> dict[str, Any]:
         v = raw.get(k)
         if isinstance(v, (int, float)) and math.isfinite(v):
             s[k] = v
-    for k in ("states", "flags"):
+    for k in ("states", "flags", "reasons"):
         if isinstance(raw.get(k), dict):
             s[k] = {str(a): int(b) for a, b in raw[k].items() if isinstance(b, int)}
     if raw.get("last") in ("focused", "distracted", "drowsy", "absent"):
@@ -507,11 +585,16 @@ def _valid_summary(raw: Any) -> dict[str, Any]:
 
 
 def summary_add(s: dict[str, Any], frames: list[dict[str, Any]]) -> dict[str, Any]:
-    s = {**s, "states": dict(s["states"]), "flags": dict(s["flags"])}
+    s = {**s, "states": dict(s["states"]), "flags": dict(s["flags"]), "reasons": dict(s["reasons"])}
     for f in frames:
         for flag in f.get("qualityFlags") or ():
             s["flags"][flag] = s["flags"].get(flag, 0) + 1
-        if not (f["analysed"] and f["usable"]):
+        if not f["analysed"]:
+            continue
+        s["analysed"] += 1
+        for reason in f.get("reasons") or (() if f["usable"] else ("poor-image",)):
+            s["reasons"][reason] = s["reasons"].get(reason, 0) + 1
+        if not f["usable"]:
             continue
         s["n"] += 1
         s["score"] += f["score"]
@@ -542,7 +625,8 @@ def summary_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     out = {k: a[k] + b[k] for k in _SUM_KEYS}
     out["facesMax"] = max(a["facesMax"], b["facesMax"])
     out["states"] = {k: a["states"].get(k, 0) + b["states"].get(k, 0) for k in {**a["states"], **b["states"]}}
-    out["flags"] = {k: a["flags"].get(k, 0) + b["flags"].get(k, 0) for k in {**a["flags"], **b["flags"]}}
+    for key in ("flags", "reasons"):
+        out[key] = {k: a[key].get(k, 0) + b[key].get(k, 0) for k in {**a[key], **b[key]}}
     out["last"] = b["last"] or a["last"]
     return out
 
@@ -567,6 +651,8 @@ def summarise(s: dict[str, Any], calibration: dict[str, Any]) -> UnitOutcome:
         "calibration": calibration,
         "framesUsable": n,
         "qualityFlags": s["flags"],
+        "reasons": sorted((k for k, v in s["reasons"].items() if v >= REASON_SHARE * s["analysed"] and v > 0),
+                          key=lambda k: -s["reasons"][k]),
     }
     if n == 0:
         return UnitOutcome(None, "unknown", signals)

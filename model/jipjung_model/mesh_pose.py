@@ -112,9 +112,11 @@ def head_pose(points: np.ndarray) -> dict[str, Any]:
 
 
 def eye_centres(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(right, left) eye centres in image pixels: the midpoints of each eye's
-    corners, where eyes.py centres its patch."""
+    """(right, left) eye centres in image pixels, where eyes.py centres its
+    patch: the mean of each eye's corners and mid-lid points, which sits on
+    the pupil's height as BlazeFace's eye keypoint does (the corners alone
+    sit a little lower)."""
     p = np.asarray(points)[:, :2]
-    right = (p[RIGHT_EYE_OUTER] + p[RIGHT_EYE_INNER]) / 2
-    left = (p[LEFT_EYE_OUTER] + p[LEFT_EYE_INNER]) / 2
+    right = p[[RIGHT_EYE_OUTER, RIGHT_EYE_INNER, RIGHT_EYE_UPPER, RIGHT_EYE_LOWER]].mean(0)
+    left = p[[LEFT_EYE_OUTER, LEFT_EYE_INNER, LEFT_EYE_UPPER, LEFT_EYE_LOWER]].mean(0)
     return right, left

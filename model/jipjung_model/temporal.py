@@ -11,19 +11,38 @@ edge: 0.5 at 80 %) and the eye openness (eyes.py) when measured.
 
 Calibration
 -----------
-From the session's first usable frame, for ``calibrationSeconds`` (5 s):
-frames with a plausible pose within ``calibrationMaxYaw`` (35 deg) /
-``calibrationMaxPitch`` (30 deg) of straight ahead are samples. At the end,
-with at least ``calibrationMinSamples`` (5) samples, the student's neutral
-yaw and pitch are the samples' medians and the open-eye baseline is the
-median openness (a blink or two do not move a median). Until then, and when
-there were too few samples by ``calibrationMaxSeconds`` (30 s), population
-defaults apply: neutral yaw = pitch = 0, eyes closed below
-``eyesClosedOpenness`` (0.35). After calibration the eyes are closed below
-``closedRatio`` (0.55) x baseline. So a camera beside the screen (the
-student looks at the screen with yaw 30 deg) or narrow eyes read as the
-student's normal after the first seconds. Roll is not calibrated (a camera
-is rarely rolled; a rolled head is a posture).
+Each student's neutral pose (the yaw and pitch at which they look at the
+screen: a camera beside or below the screen, or a face that the mesh reads a
+few degrees off, is normal for them) and open-eye baseline are learned from
+the first seconds in which the face is present, upright and steady, whatever
+its absolute estimate:
+
+- a *sample* is a frame with a plausible pose, |roll| <= ``calibrationMaxRoll``
+  (20 deg), within ``calibrationMaxYaw`` (35 deg) / ``calibrationMaxPitch`` (30
+  deg) of straight ahead (a plausibility gate, wide enough for any camera
+  placement, not a test of attention) and *steady*: yaw and pitch within
+  ``steadyDegrees`` (4 deg) of the previous frame's;
+- the neutral is the *most frequent steady pose*: the sample with the most
+  other samples within ``clusterDegrees`` (8 deg) in both yaw and pitch, and
+  the median of that cluster. A glance at a notebook in the first seconds is a
+  minority and does not move it; a student who looks away for most of the
+  first seconds delays calibration rather than teaching it;
+- it ends once ``calibrationSeconds`` (5 s) have passed and the cluster holds
+  at least ``calibrationMinSamples`` (10) samples and half of all samples.
+  ``progress`` (0-1, in every result) is the smaller of the elapsed share and
+  the cluster's share of the samples it needs. Until it ends the population
+  neutral (0, 0) and the population eye threshold ``eyesClosedOpenness``
+  (0.27) apply. Samples are kept for the last ``calibrationWindowSeconds``
+  (15 s) only, so a long look-away at the start is forgotten;
+- after it ends, the neutral follows the student slowly: every steady frame
+  within the attention limits' first angles (15 deg) of the neutral moves it
+  by dt / ``neutralFollowSeconds`` (60 s) of the difference. A slow drift of
+  posture or of the camera is followed; a look-away, which is outside those
+  angles, never is;
+- the open-eye baseline is the median openness of the cluster's frames; the
+  eyes are closed below ``closedRatio`` (0.55) x baseline.
+
+Roll is not calibrated (a camera is rarely rolled; a rolled head is a posture).
 
 Frame target
 ------------
@@ -78,11 +97,15 @@ from .pose import PITCH_OFF, PITCH_OK, ROLL_OFF, ROLL_OK, YAW_OFF, YAW_OK, ramp
 
 DEFAULTS: dict[str, Any] = {
     "calibrationSeconds": 5.0,
-    "calibrationMaxSeconds": 30.0,
-    "calibrationMinSamples": 5,
+    "calibrationWindowSeconds": 15.0,
+    "calibrationMinSamples": 10,
     "calibrationMaxYaw": 35.0,
     "calibrationMaxPitch": 30.0,
-    "eyesClosedOpenness": 0.35,
+    "calibrationMaxRoll": 20.0,
+    "steadyDegrees": 4.0,
+    "clusterDegrees": 8.0,
+    "neutralFollowSeconds": 60.0,
+    "eyesClosedOpenness": 0.27,
     "closedRatio": 0.55,
     "lookAwaySeconds": 2.0,
     "absentSeconds": 0.0,
@@ -96,6 +119,11 @@ DEFAULTS: dict[str, Any] = {
 }
 
 ATTENDING = 0.5  # attention at which a frame counts as looking at the screen
+REASON_BELOW = 0.9  # a factor below this is named as a reason the score fell
+
+# The reasons a frame's score fell, as results name them (docs/model.md).
+REASONS = ("no-face", "head-turned", "head-down", "head-up", "head-tilted", "off-centre",
+           "eyes-closed", "eyes-heavy", "poor-image")
 EYES_MAX_PITCH, EYES_MAX_YAW = 20.0, 30.0
 
 
@@ -112,9 +140,21 @@ def _num(x: Any, default: float) -> float:
 def fresh() -> dict[str, Any]:
     return {
         "state": None, "target": None, "targetFrames": 0, "hold": 1.0,
-        "closedFrames": 0, "perclos": "",
-        "calib": {"start": None, "yaw": [], "pitch": [], "eyes": [], "done": False},
+        "closedFrames": 0, "perclos": "", "last": None,
+        # samples: [seq, yaw, pitch, eyes or None]
+        "calib": {"start": None, "samples": [], "done": False, "progress": 0.0},
     }
+
+
+def cluster(samples: list[list[Any]], width: float) -> list[list[Any]]:
+    """The samples around the most frequent pose: those within ``width`` deg
+    (yaw and pitch) of the sample that has the most such neighbours."""
+    best: list[list[Any]] = []
+    for s in samples:
+        near = [t for t in samples if abs(t[1] - s[1]) <= width and abs(t[2] - s[2]) <= width]
+        if len(near) > len(best):
+            best = near
+    return best
 
 
 def restore(raw: Any) -> dict[str, Any]:
@@ -132,18 +172,29 @@ def restore(raw: Any) -> dict[str, Any]:
     t["closedFrames"] = int(_num(raw.get("closedFrames"), 0))
     if isinstance(raw.get("perclos"), str) and set(raw["perclos"]) <= {"0", "1"}:
         t["perclos"] = raw["perclos"]
+    last = raw.get("last")
+    if isinstance(last, list) and len(last) == 3 and all(_finite(v) for v in last):
+        t["last"] = [int(last[0]), float(last[1]), float(last[2])]
     c = raw.get("calib")
     if isinstance(c, dict):
         calib = t["calib"]
         calib["start"] = int(c["start"]) if isinstance(c.get("start"), int) else None
-        for key in ("yaw", "pitch", "eyes"):
-            if isinstance(c.get(key), list):
-                calib[key] = [float(v) for v in c[key] if isinstance(v, (int, float)) and math.isfinite(v)]
+        for v in c.get("samples") if isinstance(c.get("samples"), list) else ():
+            if isinstance(v, list) and len(v) == 4 and all(_finite(x) for x in v[:3]) \
+                    and (v[3] is None or _finite(v[3])):
+                calib["samples"].append([int(v[0]), float(v[1]), float(v[2]), v[3]])
         calib["done"] = bool(c.get("done"))
+        calib["progress"] = min(1.0, max(0.0, _num(c.get("progress"), 0.0)))
         for key in ("yaw0", "pitch0", "eyes0"):
             if key in c:
-                calib[key] = c[key] if isinstance(c[key], (int, float)) and math.isfinite(c[key]) else None
+                calib[key] = c[key] if _finite(c[key]) else None
+        if calib["done"] and (calib.get("yaw0") is None or calib.get("pitch0") is None):
+            calib.update(done=False, progress=0.0)
     return t
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 class Tracker:
@@ -162,7 +213,7 @@ class Tracker:
 
     def neutral(self) -> tuple[float, float]:
         c = self.t["calib"]
-        return (c.get("yaw0") or 0.0, c.get("pitch0") or 0.0) if c["done"] else (0.0, 0.0)
+        return (c["yaw0"], c["pitch0"]) if c["done"] else (0.0, 0.0)
 
     def closed_below(self) -> float:
         c = self.t["calib"]
@@ -171,54 +222,76 @@ class Tracker:
         return self.o["eyesClosedOpenness"]
 
     def _calibrate(self, seq: int, pose: dict[str, Any] | None, eyes: float | None) -> None:
-        c, o = self.t["calib"], self.o
+        c, o, t = self.t["calib"], self.o, self.t
+        upright = pose is not None and pose["plausible"] and abs(pose["roll"]) <= o["calibrationMaxRoll"]
+        last, t["last"] = t["last"], ([seq, round(pose["yaw"], 1), round(pose["pitch"], 1)] if upright else None)
+        steady = (
+            upright and last is not None and last[0] == seq - 1
+            and abs(pose["yaw"] - last[1]) <= o["steadyDegrees"]
+            and abs(pose["pitch"] - last[2]) <= o["steadyDegrees"]
+        )
         if c["done"]:
+            yaw0, pitch0 = c["yaw0"], c["pitch0"]
+            if steady and abs(pose["yaw"] - yaw0) <= YAW_OK and abs(pose["pitch"] - pitch0) <= PITCH_OK:
+                k = min(1.0, self.dt / o["neutralFollowSeconds"])
+                c["yaw0"] = round(yaw0 + k * (pose["yaw"] - yaw0), 2)
+                c["pitch0"] = round(pitch0 + k * (pose["pitch"] - pitch0), 2)
             return
         if c["start"] is None:
             c["start"] = seq
-        if pose is not None and pose["plausible"] and abs(pose["yaw"]) <= o["calibrationMaxYaw"] \
-                and abs(pose["pitch"]) <= o["calibrationMaxPitch"]:
-            c["yaw"].append(round(pose["yaw"], 1))
-            c["pitch"].append(round(pose["pitch"], 1))
-            if eyes is not None:
-                c["eyes"].append(round(eyes, 3))
+        if steady and abs(pose["yaw"]) <= o["calibrationMaxYaw"] and abs(pose["pitch"]) <= o["calibrationMaxPitch"]:
+            c["samples"].append([seq, round(pose["yaw"], 1), round(pose["pitch"], 1),
+                                 None if eyes is None else round(eyes, 3)])
+        keep = o["calibrationWindowSeconds"] / self.dt
+        c["samples"] = [v for v in c["samples"] if 0 <= seq - v[0] < keep]
+        best = cluster(c["samples"], o["clusterDegrees"])
         elapsed = (seq - c["start"] + 1) * self.dt
-        enough = len(c["yaw"]) >= o["calibrationMinSamples"]
-        if (elapsed >= o["calibrationSeconds"] - 1e-9 and enough) or elapsed >= o["calibrationMaxSeconds"]:
-            c["done"] = True
-            if enough:
-                c["yaw0"] = round(_median(c["yaw"]), 1)
-                c["pitch0"] = round(_median(c["pitch"]), 1)
-                c["eyes0"] = round(_median(c["eyes"]), 3) if len(c["eyes"]) >= o["calibrationMinSamples"] else None
-            c["yaw"], c["pitch"], c["eyes"] = [], [], []
-            # Closures counted against the population threshold are void.
-            self.t["perclos"], self.t["closedFrames"] = "", 0
+        need = max(o["calibrationMinSamples"], (len(c["samples"]) + 1) // 2)
+        c["progress"] = round(min(1.0, elapsed / o["calibrationSeconds"], len(best) / need), 2)
+        if c["progress"] < 1.0:
+            return
+        c["done"] = True
+        c["yaw0"] = round(_median([v[1] for v in best]), 1)
+        c["pitch0"] = round(_median([v[2] for v in best]), 1)
+        eyes_seen = [v[3] for v in best if v[3] is not None]
+        c["eyes0"] = round(_median(eyes_seen), 3) if len(eyes_seen) >= o["calibrationMinSamples"] // 2 else None
+        c["samples"] = []
+        # Closures counted against the population threshold are void.
+        t["perclos"], t["closedFrames"] = "", 0
 
     def calibration_signal(self) -> dict[str, Any]:
         c = self.t["calib"]
         if not c["done"]:
-            return {"running": True, "samples": len(c["yaw"])}
-        return {"running": False, "yaw0": c.get("yaw0"), "pitch0": c.get("pitch0"), "eyes0": c.get("eyes0")}
+            return {"running": True, "progress": c["progress"], "samples": len(c["samples"])}
+        return {"running": False, "progress": 1.0, "yaw0": round(c["yaw0"], 1), "pitch0": round(c["pitch0"], 1),
+                "eyes0": c.get("eyes0")}
 
     # -- frames ------------------------------------------------------------
 
-    def attention(self, pose: dict[str, Any], centre: float) -> float:
+    def factors(self, pose: dict[str, Any], centre: float) -> dict[str, float]:
+        """The attention's factors, each 0-1, keyed by the reason a low one
+        gives (see ``REASONS``)."""
         if not pose["plausible"]:
-            return 0.0
+            return {"head-tilted": 0.0, "off-centre": centre}
         yaw0, pitch0 = self.neutral()
-        return (
-            ramp(abs(pose["yaw"] - yaw0), YAW_OK, YAW_OFF)
-            * ramp(abs(pose["pitch"] - pitch0), PITCH_OK, PITCH_OFF)
-            * ramp(abs(pose["roll"]), ROLL_OK, ROLL_OFF)
-            * centre
-        )
+        pitch = pose["pitch"] - pitch0
+        return {
+            "head-turned": ramp(abs(pose["yaw"] - yaw0), YAW_OK, YAW_OFF),
+            "head-down" if pitch > 0 else "head-up": ramp(abs(pitch), PITCH_OK, PITCH_OFF),
+            "head-tilted": ramp(abs(pose["roll"]), ROLL_OK, ROLL_OFF),
+            "off-centre": centre,
+        }
+
+    def attention(self, pose: dict[str, Any], centre: float) -> float:
+        return math.prod(self.factors(pose, centre).values())
 
     def step(self, seq: int, face: bool, pose: dict[str, Any] | None, centre: float,
              eyes: float | None) -> dict[str, Any]:
         """One usable frame: the frame's state, score and components."""
         o, t = self.o, self.t
         threshold = self.closed_below()  # before this frame can end calibration
-        a = self.attention(pose, centre) if face and pose is not None else 0.0
+        factors = self.factors(pose, centre) if face and pose is not None else {}
+        a = math.prod(factors.values()) if factors else 0.0
         eyes_closed = None
         if face and pose is not None and pose["plausible"] and eyes is not None:
             yaw0, pitch0 = self.neutral()
@@ -269,7 +342,18 @@ class Tracker:
         if state == "drowsy":
             alertness = min(alertness, 0.5)
         score = 100.0 * presence * attention * alertness
+        # What lowered this frame's score, worst first (a held glance lowered nothing).
+        if not face:
+            reasons = ["no-face"]
+        else:
+            low = {} if attention >= REASON_BELOW else {k: v for k, v in factors.items() if v < REASON_BELOW}
+            if long_closure:
+                low["eyes-closed"] = alertness
+            elif alertness < REASON_BELOW:
+                low["eyes-heavy"] = alertness
+            reasons = sorted(low, key=lambda k: low[k])
         return {
+            "reasons": reasons,
             "state": state, "score": round(score, 1), "target": target,
             "attention": round(attention, 3), "alertness": round(alertness, 3),
             "presence": presence, "eyesClosed": eyes_closed, "perclos": round(perclos, 3),

@@ -4,7 +4,7 @@ import unittest
 
 import cv2
 
-from jipjung_model.default_model import ConcentrationModel, head_pose, ramp
+from jipjung_model.default_model import ConcentrationModel, ramp
 from jipjung_model.interface import FORMAT_JPEG, Frame, Unit, UnitOutcome, validate_result
 from tests.frames import canvas, photo, shared_model
 
@@ -193,7 +193,7 @@ class UnitTest(unittest.TestCase):
             self.assertEqual(r.frames[0]["state"], "focused", track)
 
     def test_name(self):
-        self.assertEqual(ConcentrationModel.name, "blazeface-pose")
+        self.assertEqual(ConcentrationModel.name, "facemesh-pose")
 
 
 class GeometryTest(unittest.TestCase):
@@ -201,29 +201,6 @@ class GeometryTest(unittest.TestCase):
         self.assertEqual(ramp(5, 15, 45), 1.0)
         self.assertEqual(ramp(50, 15, 45), 0.0)
         self.assertAlmostEqual(ramp(30, 15, 45), 0.5)
-
-    def test_head_pose_synthetic(self):
-        import numpy as np
-        from jipjung_model.blazeface import Detection
-
-        # Frontal face: eyes 40 px apart, nose 0.57 of the way to the mouth.
-        kp = np.array([[80, 100], [120, 100], [100, 124.5], [100, 143], [58, 106], [142, 106]], float)
-        pose = head_pose(Detection(0.9, (50, 70, 100, 100), kp))
-        self.assertTrue(pose["plausible"])
-        for key in ("yaw", "pitch", "roll"):
-            self.assertLess(abs(pose[key]), 1, key)
-        # Nose shifted right of the eye midpoint -> positive yaw.
-        kp2 = kp.copy()
-        kp2[2, 0] += 10
-        self.assertGreater(head_pose(Detection(0.9, (50, 70, 100, 100), kp2))["yaw"], 5)
-        # Nose lower (closer to the mouth) -> head down -> positive pitch.
-        kp3 = kp.copy()
-        kp3[2, 1] += 5
-        self.assertGreater(head_pose(Detection(0.9, (50, 70, 100, 100), kp3))["pitch"], 5)
-        # Upside down: nose above the eyes -> implausible.
-        kp4 = kp.copy()
-        kp4[:, 1] = 200 - kp4[:, 1]
-        self.assertFalse(head_pose(Detection(0.9, (50, 70, 100, 100), kp4))["plausible"])
 
 
 if __name__ == "__main__":

@@ -17,16 +17,22 @@ model = shared_model
 
 
 def session(frames: list[bytes], context=None, first_seq: int = 0):
-    """Runs frames in units of 5, counting the network passes per frame."""
+    """Runs frames in units of 5, counting the network passes (detector and
+    mesh) per frame."""
     m = model()
     passes, counts, entries = [0], [], []
-    run = m.detector._run
+    run, mesh = m.detector._run, m.mesh.forward_rgb
 
     def counted(square):
         passes[0] += 1
         return run(square)
 
+    def counted_mesh(square):
+        passes[0] += 1
+        return mesh(square)
+
     m.detector._run = counted
+    m.mesh.forward_rgb = counted_mesh
     try:
         for start in range(0, len(frames), 5):
             chunk = frames[start:start + 5]
@@ -39,6 +45,7 @@ def session(frames: list[bytes], context=None, first_seq: int = 0):
             entries.extend(result.frames)
     finally:
         del m.detector._run
+        del m.mesh.forward_rgb
     return entries, counts, context
 
 

@@ -79,6 +79,31 @@ class DurationTest(unittest.TestCase):
         self.assertLessEqual(max(x["score"] for x in steps[-10:] if x["state"] == "drowsy"), 50)
 
 
+class ReasonTest(unittest.TestCase):
+    def test_what_lowered_the_score_is_named(self):
+        s = Session()
+        s.feed(25)
+        self.assertEqual(s.feed(1)[0]["reasons"], [])
+        # A glance shorter than the onset is held: nothing lowered the score.
+        glance = s.feed(5, pose=AWAY)
+        self.assertEqual([x["reasons"] for x in glance], [[]] * 5)
+        away = s.feed(10, pose=AWAY)
+        self.assertEqual(away[-1]["reasons"], ["head-turned"])
+        self.assertEqual(s.feed(1, pose={**FRONT, "pitch": -40.0})[0]["reasons"], ["head-up"])
+        self.assertEqual(s.feed(1, pose={**FRONT, "plausible": False, "roll": 90.0})[0]["reasons"], ["head-tilted"])
+        s.feed(5)
+        self.assertEqual(s.feed(1, centre=0.5)[0]["reasons"], ["off-centre"])
+        self.assertEqual(s.feed(1, face=False)[0]["reasons"], ["no-face"])
+
+    def test_blink_is_no_reason_and_a_closure_is(self):
+        s = Session()
+        s.feed(25)
+        self.assertEqual(s.feed(1, eyes=CLOSED)[0]["reasons"], [])
+        s.feed(5)
+        closed = s.feed(6, eyes=CLOSED)
+        self.assertEqual(closed[-1]["reasons"], ["eyes-closed"])
+
+
 class CalibrationTest(unittest.TestCase):
     def test_camera_beside_the_screen(self):
         side = {"plausible": True, "yaw": 30.0, "pitch": 5.0, "roll": 0.0}
@@ -93,28 +118,79 @@ class CalibrationTest(unittest.TestCase):
 
     def test_narrow_eyes(self):
         s = Session()
-        s.feed(25, eyes=0.3)  # below the population threshold (0.35)...
-        later = s.feed(15, eyes=0.3)[2:]  # back to focused after 0.4 s
+        s.feed(25, eyes=0.22)  # below the population threshold (0.27)...
+        later = s.feed(15, eyes=0.22)[2:]  # back to focused after 0.4 s
         self.assertTrue(all(x["state"] == "focused" for x in later))  # ...but the student's normal
-        self.assertEqual(s.states(s.feed(6, eyes=0.1))[-1], "drowsy")
+        self.assertEqual(s.states(s.feed(6, eyes=0.08))[-1], "drowsy")
 
     def test_reported_while_running(self):
         s = Session()
         s.feed(3)
-        self.assertEqual(Tracker(s.options, 5.0, s.state).calibration_signal(), {"running": True, "samples": 3})
+        signal = Tracker(s.options, 5.0, s.state).calibration_signal()
+        # The first frame has no previous one to be steady against.
+        self.assertEqual(signal, {"running": True, "progress": 0.12, "samples": 2})
+        s.feed(22)
+        signal = Tracker(s.options, 5.0, s.state).calibration_signal()
+        self.assertEqual(signal, {"running": False, "progress": 1.0, "yaw0": 0.0, "pitch0": 0.0, "eyes0": OPEN})
 
     def test_looking_away_is_not_learned(self):
         s = Session()
         s.feed(25, pose=AWAY)
         self.assertTrue(Tracker(s.options, 5.0, s.state).calibrating)
 
+    def test_biased_estimate_is_learned_and_changes_still_read(self):
+        # A face whose pose reads 25 deg up while looking at the screen: its
+        # own neutral, whatever the population's; then lowering the head by
+        # 40 deg from there reads as looking away.
+        biased = {"plausible": True, "yaw": 4.0, "pitch": -25.0, "roll": 2.0}
+        s = Session()
+        first = s.feed(25, pose=biased)
+        t = Tracker(s.options, 5.0, s.state)
+        self.assertFalse(t.calibrating)
+        self.assertEqual((t.calibration_signal()["yaw0"], t.calibration_signal()["pitch0"]), (4.0, -25.0))
+        self.assertTrue(all(x["state"] == "focused" for x in first))
+        self.assertTrue(all(x["score"] == 100 for x in s.feed(10, pose=biased)))
+        lowered = s.feed(15, pose={**biased, "pitch": 15.0})
+        self.assertEqual(lowered[-1]["state"], "distracted")
+        self.assertIn("head-down", lowered[-1]["reasons"])
+
+    def test_unsteady_frames_are_not_samples(self):
+        s = Session()
+        wobbling = [{**FRONT, "yaw": 10.0 * (i % 2)} for i in range(25)]
+        for pose in wobbling:
+            s.feed(1, pose=pose)
+        self.assertEqual(Tracker(s.options, 5.0, s.state).calibration_signal()["samples"], 0)
+
+    def test_most_frequent_pose_wins_over_a_glance(self):
+        # A 1.2-s look at a notebook (pitch 25, inside the plausibility gate)
+        # in the middle of the first seconds does not move the neutral.
+        notebook = {**FRONT, "pitch": 25.0}
+        s = Session()
+        s.feed(10)
+        s.feed(6, pose=notebook)
+        s.feed(10)
+        c = Tracker(s.options, 5.0, s.state).calibration_signal()
+        self.assertFalse(c["running"])
+        self.assertEqual(c["pitch0"], 0.0)
+
+    def test_neutral_follows_a_slow_drift_but_not_a_look_away(self):
+        s = Session()
+        s.feed(25)
+        s.feed(300, pose={**FRONT, "pitch": 10.0})  # a minute slumped a little
+        self.assertGreater(Tracker(s.options, 5.0, s.state).calibration_signal()["pitch0"], 6.0)
+        s = Session()
+        s.feed(25)
+        s.feed(300, pose={**FRONT, "pitch": 40.0})  # a minute looking down at a phone
+        self.assertEqual(Tracker(s.options, 5.0, s.state).calibration_signal()["pitch0"], 0.0)
+
     def test_configurable(self):
-        s = Session(calibrationSeconds=1.0)
+        s = Session(calibrationSeconds=1.0, calibrationMinSamples=3)
         s.feed(5)
         self.assertFalse(Tracker(s.options, 5.0, s.state).calibrating)
 
     def test_bad_context(self):
-        for raw in (None, "x", {"state": "bogus", "calib": {"yaw": ["a"], "start": "b"}, "perclos": "12"}):
+        for raw in (None, "x", {"state": "bogus", "calib": {"samples": [["a"], [1, 2, 3]], "start": "b"}, "perclos": "12"},
+                    {"calib": {"done": True, "yaw0": "x"}, "last": [1, "a", None]}):
             t = restore(raw)
             self.assertIsNone(t["state"])
             Tracker(DEFAULTS, 5.0, t).step(0, True, FRONT, 1.0, OPEN)

@@ -1,0 +1,1 @@
+"""Offline model converters (install-time tools, not used by the workers)."""
