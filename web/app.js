@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * The demo page: consent, camera preview with the face box, the live score
- * and state, the timeline, connection status, messages and the summary.
+ * and state, why the score is what it is (web/why.js), the timeline,
+ * connection status, messages and the summary.
  * For tests it keeps what happened in `window.jipjung` and mirrors the
  * current status, state and score on <body data-*>.
  *
@@ -9,6 +10,7 @@
  */
 import { JipjungClient } from './jipjung-client.js';
 import { fitCanvas, STATE_COLORS, Timeline } from './timeline.js';
+import { WhyPanel } from './why.js';
 
 /** @typedef {[ko: string, en: string]} Label */
 
@@ -107,6 +109,7 @@ const client = new JipjungClient({
   clientInfo: { page: 'demo' },
 });
 const timeline = new Timeline(/** @type {HTMLCanvasElement} */ ($('chart')));
+const why = new WhyPanel(document);
 
 /** What happened, for tests and for the curious (window.jipjung in the console). */
 const jipjung = {
@@ -192,6 +195,7 @@ function showBatch(r) {
   ui.scoreCard.dataset.state = state;
   document.body.dataset.state = state;
   document.body.dataset.score = r.score === null || r.score === undefined ? '' : String(r.score);
+  why.show(r);
   const frames = Array.isArray(r.frames) ? r.frames : [];
   const last = frames[frames.length - 1];
   lastBox = last && Array.isArray(last.box) ? { box: last.box, state: last.state ?? state, score: last.score ?? null, at: Date.now() } : null;
@@ -216,6 +220,7 @@ function resetScore() {
   ui.scoreCard.dataset.state = '';
   document.body.dataset.state = '';
   document.body.dataset.score = '';
+  why.reset();
   lastBox = null;
   drawOverlay();
 }

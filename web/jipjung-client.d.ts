@@ -74,6 +74,46 @@ export interface FrameResult {
   [key: string]: unknown;
 }
 
+/** What lowered a unit's score, most important first (the default model; docs/model.md). */
+export type ReasonCode =
+  | 'no-face'
+  | 'head-turned'
+  | 'head-down'
+  | 'head-up'
+  | 'head-tilted'
+  | 'off-centre'
+  | 'eyes-closed'
+  | 'eyes-heavy'
+  | 'poor-image';
+
+/**
+ * A result's `signals`: the model's own object, passed through. The keys
+ * below are the default model's; another model sends its own, and a unit
+ * answered without the model has `{}` or `{error}`.
+ */
+export interface Signals {
+  /** The score's factors, 0..1 (score = 100 × their product per frame, averaged); null when no frame was usable. */
+  components?: { presence: number; attention: number; alertness: number } | null;
+  /** Empty: nothing lowered the score. Codes may be added: ignore the ones you do not know. */
+  reasons?: Array<ReasonCode | (string & {})>;
+  /** While the model learns the student's usual posture and eyes, then their neutral pose. */
+  calibration?:
+    | { running: true; progress: number; samples: number }
+    | { running: false; progress: 1; yaw0: number | null; pitch0: number | null; eyes0: number | null };
+  facePresent?: number | null;
+  /** Degrees: positive pitch is head down, positive yaw the nose towards the image's right. */
+  yaw?: number | null;
+  pitch?: number | null;
+  roll?: number | null;
+  eyeOpenness?: number | null;
+  perclos?: number | null;
+  /** Frames by image-quality flag: dark, overexposed, flat, blurry, frozen. */
+  qualityFlags?: Record<string, number>;
+  multipleFaces?: boolean;
+  error?: string;
+  [key: string]: unknown;
+}
+
 export interface Result {
   type: 'result';
   kind: 'batch' | 'window';
@@ -83,7 +123,7 @@ export interface Result {
   framesAnalyzed: number;
   score: number | null;
   state: State;
-  signals: Record<string, unknown>;
+  signals: Signals;
   /** Batch results only. */
   frames?: FrameResult[];
   framesShed?: number;

@@ -18,11 +18,16 @@ export function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'jipjung-browser-'));
 }
 
-/** A .y4m of `face` seconds of the face frame, then `empty` seconds of the empty scene (5 fps). */
-export async function makeY4m(dir: string, seconds: { face: number; empty: number }): Promise<string> {
-  const out = path.join(dir, `face${seconds.face}-empty${seconds.empty}.y4m`);
+/**
+ * A .y4m of `face` seconds of the face frame, then `empty` seconds of the empty scene (5 fps).
+ * `images.empty` puts another picture (a path) in the second part, e.g. a turned head.
+ */
+export async function makeY4m(dir: string, seconds: { face: number; empty: number }, images: { empty?: string } = {}): Promise<string> {
+  const second = images.empty ? path.basename(images.empty, path.extname(images.empty)) : 'empty';
+  const out = path.join(dir, `face${seconds.face}-${second}${seconds.empty}.y4m`);
   const script = path.join(TEST_DIR, 'fixtures', 'make_y4m.py');
   const args = [script, out, '--face', String(seconds.face), '--empty', String(seconds.empty)];
+  if (images.empty) args.push('--empty-image', images.empty);
   await new Promise<void>((resolve, reject) => {
     execFile(findPython(process.env.PYTHON), args, { timeout: 30_000 }, (err, _stdout, stderr) =>
       err ? reject(new Error(`make_y4m.py failed: ${err.message}\n${stderr}`)) : resolve(),

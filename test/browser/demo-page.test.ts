@@ -1,21 +1,30 @@
 /**
  * The demo page in Chromium, its fake camera playing a face then an empty
- * scene, against a real server running the default model; and the same
- * page when the camera permission is refused.
+ * scene, against a real server running the default model; the same page
+ * explaining the score while the face turns away; and the page when the
+ * camera permission is refused.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { startTestApp, TEST_DIR, type TestApp } from '../helpers/app.js';
 import { launchChromium, makeY4m, pageErrors, screenshot, SocketLog, tempDir } from './browser.js';
 
 const FACE_SECONDS = 5;
+/** Seconds of the frontal face (long enough for the 5-s calibration), then of camera.jpg, a three-quarter profile (yaw ~60°). */
+const TURN = { face: 6, turned: 8 };
+const HEAD_POSE_REASONS = ['head-turned', 'head-down', 'head-up', 'head-tilted'];
+/** The reason codes of the result contract; the page shows at most 3, most important first. */
+const REASON_CODES = ['no-face', ...HEAD_POSE_REASONS, 'off-centre', 'eyes-closed', 'eyes-heavy', 'poor-image'];
 
 describe('demo page, default model', () => {
   let t: TestApp;
   let browser: Browser;
   /** Same flags, but the permission prompt is denied. */
   let denying: Browser;
+  /** Its fake camera plays the face, then the turned head. */
+  let turning: Browser | undefined;
   let dir: string;
 
   beforeAll(async () => {
@@ -26,7 +35,7 @@ describe('demo page, default model', () => {
     [browser, denying] = await Promise.all([launchChromium({ y4m, allowCamera: true }), launchChromium({ y4m, allowCamera: false })]);
   });
   afterAll(async () => {
-    await Promise.all([browser?.close(), denying?.close()]);
+    await Promise.all([browser?.close(), denying?.close(), turning?.close()]);
     await t?.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -130,6 +139,117 @@ describe('demo page, default model', () => {
 
     expect(seen.status).toBe('closed');
     expect(sockets.closes).toHaveLength(1);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('says why: the score factors, calibration progress, then "head turned" in words while the head is turned', async () => {
+    const y4m = await makeY4m(dir, { face: TURN.face, empty: TURN.turned }, { empty: path.join(TEST_DIR, 'fixtures', 'camera.jpg') });
+    turning = await launchChromium({ y4m, allowCamera: true });
+    const page: Page = await turning.newPage({ viewport: { width: 1280, height: 720 } });
+    page.setDefaultTimeout(10_000);
+    const errors = pageErrors(page);
+    await page.goto(`http://localhost:${t.app.port}/`);
+    await page.waitForSelector('body[data-ready="true"]');
+    // What the page showed after each batch (the page's own handler runs first: it subscribed first).
+    await page.evaluate(() => {
+      const j = (window as any).jipjung;
+      j.shown = [];
+      j.client.on('result', (r: any) => {
+        if (r.kind !== 'batch') return;
+        const el = (id: string) => document.getElementById(id)!;
+        const row = (key: string) => document.querySelector<HTMLElement>(`#components [data-component="${key}"]`)!;
+        j.shown.push({
+          resultId: r.resultId,
+          state: r.state,
+          yaw: r.signals?.yaw ?? null,
+          signalReasons: r.signals?.reasons,
+          reasons: el('reasons').dataset.reasons,
+          reasonCodes: [...el('reasons').querySelectorAll<HTMLElement>('li[data-code]')].map((li) => li.dataset.code),
+          reasonText: el('reasons').innerText,
+          components: Object.fromEntries(['presence', 'attention', 'alertness'].map((k) => [k, { value: row(k).dataset.value, text: row(k).innerText }])),
+          calibrating: document.body.dataset.calibrating,
+          progress: el('calibration').dataset.progress,
+          calibrationVisible: !el('calibration').hidden && el('calibration').getBoundingClientRect().height > 0,
+          calibrationText: el('calibration').innerText,
+        });
+      });
+    });
+    await page.click('#start');
+
+    // Calibration shows its progress in words while the model learns the student's posture ...
+    await page.waitForFunction(() => document.body.dataset.calibrating === 'true', null, { timeout: 8000 });
+    expect(await page.locator('#calibration').isVisible()).toBe(true);
+    const calibrating = await page.locator('#calibration').innerText();
+    expect(calibrating).toMatch(/자세를 익히는 중… \d+% · Learning your usual posture… \d+%/);
+    // ... next to the score's three factors, labelled in plain words.
+    const components = await page.locator('#components').innerText();
+    for (const label of ['자리', 'Presence', '시선·자세', 'Head & gaze', '눈', 'Eyes']) expect(components).toContain(label);
+    await screenshot(page, 'demo-why-calibrating');
+    // ... and is gone once it is done.
+    await page.waitForFunction(() => document.body.dataset.calibrating === 'false', null, { timeout: 15_000 });
+    expect(await page.locator('#calibration').isVisible()).toBe(false);
+
+    // The head turns: once the state reads distracted, the page says why.
+    const turnedShown = () => document.body.dataset.state === 'distracted' && /(^| )head-turned( |$)/.test(document.getElementById('reasons')!.dataset.reasons ?? '');
+    await page.waitForFunction(turnedShown, null, { timeout: 20_000 });
+    await screenshot(page, 'demo-why-turned');
+    expect(await page.locator('#reasons li[data-code="head-turned"]').innerText()).toBe('고개가 옆으로 돌아가 있어요 · Head turned away');
+    expect(await page.evaluate(() => document.documentElement.scrollHeight <= window.innerHeight)).toBe(true);
+
+    const shown: any[] = await page.evaluate(() => (window as any).jipjung.shown);
+    expect(shown.length).toBeGreaterThanOrEqual(8);
+    for (const s of shown) {
+      // Every factor shown as a bar with its percentage, matching the value the page holds.
+      for (const key of ['presence', 'attention', 'alertness']) {
+        const { value, text } = s.components[key];
+        if (value === '') expect(text).toMatch(/–$/);
+        else expect(text).toMatch(new RegExp(`${Math.round(Number(value) * 100)}%$`));
+      }
+      // The model's known codes, in its order, as sentences, never raw; nothing when it sends none.
+      if (s.signalReasons === undefined) {
+        expect(s.reasons).toBeUndefined();
+        expect(s.reasonCodes).toEqual([]);
+      } else {
+        expect(s.reasonCodes).toEqual(s.signalReasons.filter((c: string) => REASON_CODES.includes(c)).slice(0, 3));
+        expect(s.reasons).toBe(s.reasonCodes.join(' '));
+      }
+      expect(s.reasonText).not.toMatch(/\b[a-z]+-[a-z]+\b/);
+    }
+
+    // Calibration: running with a growing percentage, then done and hidden for good.
+    const running = shown.filter((s) => s.calibrating === 'true');
+    const doneAt = shown.findIndex((s) => s.calibrating === 'false');
+    expect(running.length).toBeGreaterThanOrEqual(2);
+    expect(doneAt).toBeGreaterThan(0);
+    expect(shown.slice(doneAt).every((s) => s.calibrating === 'false' && !s.calibrationVisible)).toBe(true);
+    const progress = running.map((s) => Number(s.progress));
+    expect(running.every((s) => s.progress !== '' && s.calibrationVisible)).toBe(true);
+    for (let i = 1; i < progress.length; i++) expect(progress[i]).toBeGreaterThanOrEqual(progress[i - 1]);
+    expect(progress[0]).toBeGreaterThan(0);
+    expect(progress[progress.length - 1]).toBeLessThan(1);
+    for (const s of running) expect(s.calibrationText).toContain(`${Math.round(Number(s.progress) * 100)}%`);
+
+    // The frontal face: nothing about the head, and the head-and-gaze bar full.
+    const frontal = shown.filter((s) => s.yaw !== null && Math.abs(s.yaw) < 10 && s.state === 'focused');
+    expect(frontal.length).toBeGreaterThanOrEqual(3);
+    for (const s of frontal) {
+      expect(s.reasons).toBeDefined();
+      expect(s.reasonCodes.filter((c: string) => HEAD_POSE_REASONS.includes(c))).toEqual([]);
+      expect(Number(s.components.attention.value)).toBeGreaterThan(0.9);
+      expect(Number(s.components.presence.value)).toBe(1);
+    }
+
+    // The turned head, once the state reads distracted: "head turned" in words, and the head-and-gaze bar low.
+    const turned = shown.filter((s) => s.yaw !== null && Math.abs(s.yaw) > 30 && s.state === 'distracted');
+    expect(turned.length).toBeGreaterThanOrEqual(1);
+    for (const s of turned) {
+      expect(s.reasonCodes).toContain('head-turned');
+      expect(s.reasonText).toContain('고개가 옆으로 돌아가 있어요 · Head turned away');
+      expect(Number(s.components.attention.value)).toBeLessThan(0.5);
+      expect(Number(s.components.presence.value)).toBe(1);
+    }
+
     expect(errors).toEqual([]);
     await page.close();
   });
