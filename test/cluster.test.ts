@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { scene } from './helpers/app.js';
 import { freePort, Instance, Nginx, RedisServer, ResumingClient, type Msg } from './helpers/cluster.js';
+import { waitFor } from './helpers/wait.js';
 
 const CLIENTS = 20;
 const faces = scene('face');
@@ -27,6 +28,13 @@ describe('two instances behind nginx with sessions in Redis', () => {
   let instances: Instance[] = [];
   let nginx: Nginx;
   let redisServer: RedisServer;
+  /** Every client a test made, stopped after it. */
+  const made: ResumingClient[] = [];
+  const newClient = () => {
+    const c = new ResumingClient(nginx.url, faces, 100);
+    made.push(c);
+    return c;
+  };
 
   beforeAll(async () => {
     redisServer = new RedisServer(await freePort());
@@ -46,27 +54,65 @@ describe('two instances behind nginx with sessions in Redis', () => {
   }
 
   afterEach(async () => {
+    // A failed test leaves its clients reconnecting; they go first, so that nothing holds nginx open.
+    for (const c of made.splice(0)) c.stop();
     await nginx?.stop();
     await Promise.all(instances.map((i) => i.stop()));
   });
 
+  /** Until the latest store event both instances logged is `event`. */
+  const storeEvent = (event: 'store_up' | 'store_down') => {
+    const storeEvents = (i: Instance) => i.logs.filter((l) => l.event === 'store_up' || l.event === 'store_down').map((l) => l.event as string);
+    return waitFor(() => instances.every((i) => storeEvents(i).at(-1) === event), {
+      what: `${event} on both instances`,
+      observed: () => instances.map(storeEvents),
+    });
+  };
+
+  /** Until every client has had `n` results from the instance it is on. */
+  const resultsFlowing = (clients: ResumingClient[], n: number) =>
+    waitFor(() => clients.every((c) => c.received.length >= n), {
+      what: `${n} results for every client`,
+      observed: () => clients.map((c) => c.received.length),
+    });
+
+  /** The clients whose session was opened on `inst`. */
+  const sessionsOn = (inst: Instance, clients: ResumingClient[]) => {
+    const ids = new Set(inst.logs.filter((l) => l.event === 'session_open' && !l.resumed).map((l) => l.sessionId));
+    return clients.filter((c) => ids.has(c.welcomes[0].sessionId));
+  };
+
+  /** Until each of `clients` is back on a resumed session and has a result made there. */
+  const resumedElsewhere = (clients: ResumingClient[]) =>
+    waitFor(() => clients.every((c) => c.resumedWithNewResult), {
+      what: `${clients.length} clients to resume and get a new result`,
+      observed: () => clients.map((c) => ({ welcomes: c.welcomes.length, lastResultId: c.lastResultId, closes: c.closes.map((x) => x.code) })),
+    });
+
   async function streamThenFail(fail: (victim: Instance) => void): Promise<{ clients: ResumingClient[]; victim: Instance }> {
     await startCluster();
-    const clients = Array.from({ length: CLIENTS }, () => new ResumingClient(nginx.url, faces, 100));
+    const clients = Array.from({ length: CLIENTS }, newClient);
     for (const c of clients) await c.connect();
     // least_conn spreads them over both instances.
     for (const inst of instances) expect(inst.logs.filter((l) => l.event === 'session_open').length).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, 2500));
+    await resultsFlowing(clients, 2);
     const victim = instances[0];
-    // With Redis, any instance answers for any session.
+    // With Redis, any instance answers for any session, with what its last checkpoint holds.
     const onVictim = victim.logs.find((l) => l.event === 'session_open')!.sessionId;
-    const res = await fetch(`http://127.0.0.1:${instances[1].port}/v1/sessions/${onVictim}`);
-    expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = await waitFor(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${instances[1].port}/v1/sessions/${onVictim}`);
+        const json = res.status === 200 ? await res.json() : null;
+        return json?.summary?.results > 0 && json;
+      },
+      { what: `a checkpoint of session ${onVictim} with results, read on the other instance` },
+    );
     expect(body).toMatchObject({ sessionId: onVictim, state: 'elsewhere' });
-    expect(body.summary.results).toBeGreaterThan(0);
+    const moving = sessionsOn(victim, clients);
+    expect(moving.length).toBeGreaterThan(0);
     fail(victim);
-    await new Promise((r) => setTimeout(r, 4000));
+    await victim.exited;
+    await resumedElsewhere(moving);
     return { clients, victim };
   }
 
@@ -103,33 +149,49 @@ describe('two instances behind nginx with sessions in Redis', () => {
 
   it('Redis stopped for a few seconds: sessions keep getting results; after it returns a resume works again', async () => {
     await startCluster();
-    const clients = Array.from({ length: 4 }, () => new ResumingClient(nginx.url, faces, 100));
+    const clients = Array.from({ length: 4 }, newClient);
     for (const c of clients) await c.connect();
-    await new Promise((r) => setTimeout(r, 1500));
+    await resultsFlowing(clients, 2);
     await redisServer.stop();
+    // Both instances notice, and say so in their logs.
+    await storeEvent('store_down');
+    // Results keep coming while Redis is away (it is back only when this test starts it).
     const before = clients.map((c) => c.received.length);
-    await new Promise((r) => setTimeout(r, 3000));
-    // Results kept coming while Redis was away.
-    clients.forEach((c, i) => expect(c.received.length).toBeGreaterThan(before[i] + 3));
+    await waitFor(() => clients.every((c, i) => c.received.length > before[i] + 3), {
+      what: 'four more results for every client while Redis is stopped',
+      observed: () => clients.map((c, i) => c.received.length - before[i]),
+    });
     const degraded = await Promise.all(instances.map(async (i) => (await fetch(`http://127.0.0.1:${i.port}/readyz`)).json()));
     for (const r of degraded) expect(r.store).toMatchObject({ kind: 'redis', healthy: false });
-    for (const i of instances) expect(i.logs.some((l) => l.event === 'store_down')).toBe(true);
     for (const i of instances) {
       const text = await (await fetch(`http://127.0.0.1:${i.port}/metrics`)).text();
       expect(text).toMatch(/^jipjung_session_store_up 0$/m);
     }
 
     await redisServer.start();
-    await new Promise((r) => setTimeout(r, 2000));
-    for (const i of instances) expect(i.logs.some((l) => l.event === 'store_up')).toBe(true);
+    await storeEvent('store_up');
     expect(await (await fetch(`http://127.0.0.1:${instances[1].port}/metrics`)).text()).toMatch(/^jipjung_session_store_up 1$/m);
-    // A resume on the other instance needs the state written since Redis came back.
+    // A resume on the other instance needs the state written since Redis came back (the restarted Redis
+    // started empty): wait until the other instance reads a checkpoint of every session to be moved.
     const victim = instances[0];
+    const moving = sessionsOn(victim, clients);
+    expect(moving.length).toBeGreaterThan(0);
+    await waitFor(
+      async () => {
+        for (const c of moving) {
+          const res = await fetch(`http://127.0.0.1:${instances[1].port}/v1/sessions/${c.welcomes[0].sessionId}`);
+          if (res.status !== 200) return false;
+          await res.body?.cancel();
+        }
+        return true;
+      },
+      { what: 'checkpoints of the sessions on the victim in the restarted Redis' },
+    );
     victim.signal('SIGKILL');
     await victim.exited;
-    await new Promise((r) => setTimeout(r, 3000));
+    await resumedElsewhere(moving);
     const moved = clients.filter((c) => c.welcomes.length > 1);
-    expect(moved.length).toBeGreaterThan(0);
+    expect(moved.map((c) => clients.indexOf(c))).toEqual(moving.map((c) => clients.indexOf(c)));
     for (const c of moved) expect(c.welcomes.at(-1)).toMatchObject({ resumed: true, sessionId: c.welcomes[0].sessionId });
     const summaries = await Promise.all(clients.map((c) => c.finish()));
     clients.forEach((c, i) => expectWhole(c, summaries[i]));

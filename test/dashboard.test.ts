@@ -10,6 +10,7 @@ import { bucketQuantile } from '../src/server/dashboard.js';
 import { launchChromium, pageErrors, screenshot } from './browser/browser.js';
 import { frame, startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
+import { waitFor } from './helpers/wait.js';
 
 const face = frame('face.jpg');
 let t: TestApp;
@@ -55,10 +56,19 @@ describe('GET /dashboard', () => {
     expect((await lib.text()).length).toBeGreaterThan(20_000);
     expect((await fetch(`${t.base}/dashboard/uplot.css`)).status).toBe(200);
 
-    await new Promise((r) => setTimeout(r, 2100)); // two samples
-    const data = await (await fetch(`${t.base}/dashboard/data`)).json();
+    // Two samples, so that asking for those after the first has something to answer.
+    const data = await waitFor(
+      async () => {
+        const d = await (await fetch(`${t.base}/dashboard/data`)).json();
+        return d.samples.length >= 2 && d;
+      },
+      { what: 'two dashboard samples' },
+    );
     expect(data).toMatchObject({ intervalMs: 1000, instance: { pid: process.pid, workers: 2 } });
-    expect(data.samples.length).toBeGreaterThanOrEqual(1);
+    const first = data.samples[0];
+    const since = await (await fetch(`${t.base}/dashboard/data?since=${first.t}`)).json();
+    expect(since.samples.length).toBeGreaterThanOrEqual(1);
+    expect(since.samples.every((s: { t: number }) => s.t > first.t)).toBe(true);
     const last = data.samples[data.samples.length - 1];
     expect(last).toMatchObject({ sessions: 0, workersReady: 2, ready: true, rssBytes: { workers: [expect.any(Number), expect.any(Number)] } });
     const later = await (await fetch(`${t.base}/dashboard/data?since=${last.t}`)).json();
@@ -101,7 +111,9 @@ describe('GET /dashboard', () => {
       );
     });
     await streaming;
-    await page.waitForTimeout(1100); // one more redraw
+    // The charts drawn with a sample taken after the stream ended.
+    const endedAt = Date.now();
+    await page.waitForFunction((t) => (window as any).dashboard.samples.at(-1)?.t > t, endedAt);
     await screenshot(page, 'dashboard');
 
     const seen = await page.evaluate(() => {

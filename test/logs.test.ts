@@ -10,6 +10,7 @@ import { encodeFrame, FORMAT_JPEG } from '../src/handler/frame-header.js';
 import { createLogger, wantsPretty } from '../src/utils/logger.js';
 import { frame, startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
+import { waitFor } from './helpers/wait.js';
 
 const face = frame('face.jpg');
 const TOKEN = 'tok-SECRET-d41d8cd98f00';
@@ -137,7 +138,8 @@ describe('log format', () => {
     });
     const logger = createLogger('info', sink, { pretty: true });
     logger.info({ event: 'session_open', token: TOKEN, frame: { image: 'AAAA' } }, 'session opened');
-    await new Promise((r) => setTimeout(r, 50));
+    // pino-pretty formats in a stream of its own: the line comes a little later.
+    await waitFor(() => out.includes('session opened') && out.endsWith('\n'), { timeoutMs: 5000, what: 'the pretty line', observed: () => out });
     expect(out).toMatch(/INFO.*session opened/);
     expect(out).toContain('session_open');
     expect(() => JSON.parse(out)).toThrow();

@@ -11,6 +11,7 @@ import { encodeFrame, FORMAT_JPEG } from '../src/handler/frame-header.js';
 import { readiness } from '../src/server/health.js';
 import { frame, startTestApp, TEST_DIR, TEST_MODELS, type TestApp } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
+import { waitFor } from './helpers/wait.js';
 
 const face = frame('face.jpg');
 
@@ -47,13 +48,6 @@ const scrape = async (): Promise<Exposition> => {
   expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
   return parseExposition(await res.text());
 };
-async function waitUntil(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 const value = (e: Exposition, series: string) => e.samples.get(series) ?? 0;
 const moved = (before: Exposition, after: Exposition, series: string) => value(after, series) - value(before, series);
 
@@ -204,7 +198,10 @@ describe('worker restarts', () => {
     const victim = t.app.pool.workers().find((w) => w.slot === 0)!;
     const pid = victim.pid!;
     process.kill(pid, 'SIGKILL');
-    await waitUntil(() => t.app.pool.readyCount === 2 && t.app.pool.workers().find((w) => w.slot === 0)?.pid !== pid);
+    await waitFor(() => t.app.pool.readyCount === 2 && t.app.pool.workers().find((w) => w.slot === 0)?.pid !== pid, {
+      what: 'a new worker in slot 0',
+      observed: () => ({ ready: t.app.pool.readyCount, pids: t.app.pool.workers().map((w) => w.pid) }),
+    });
     const newPid = t.app.pool.workers().find((w) => w.slot === 0)!.pid!;
     const after = await scrape();
 

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { Outbox } from '../src/server/outbox.js';
+import { waitFor } from './helpers/wait.js';
 
 /** A real server-side socket whose client stops reading (its TCP socket paused). */
 async function stalledPair(): Promise<{ server: WebSocket; client: WebSocket; received: any[]; wss: WebSocketServer }> {
@@ -47,15 +48,9 @@ describe('results to a client that does not read', () => {
     expect(stuck).toBe(0);
 
     (client as unknown as { _socket: { resume(): void } })._socket.resume();
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('held messages never arrived')), 10_000);
-      const check = setInterval(() => {
-        if (received.some((m) => m.resultId === id - 1)) {
-          clearInterval(check);
-          clearTimeout(t);
-          resolve();
-        }
-      }, 20);
+    await waitFor(() => received.some((m) => m.resultId === id - 1), {
+      what: `the held batch result ${id - 1}`,
+      observed: () => received.slice(-3).map((m) => [m.kind, m.resultId]),
     });
     const late = received.filter((m) => m.resultId >= firstHeld);
     expect(late.map((m) => [m.kind, m.resultId])).toEqual([
@@ -69,14 +64,17 @@ describe('results to a client that does not read', () => {
   it('a client stuck past the limit is cut off', async () => {
     const { server, client, wss } = await stalledPair();
     cleanup.push(() => wss.close(), () => client.terminate());
+    const stuckMs = 1000;
     let stuck = 0;
-    const outbox = new Outbox(server, 64 * 1024, 1000, () => {
+    const outbox = new Outbox(server, 64 * 1024, stuckMs, () => {
       stuck++;
       server.terminate();
     });
+    const heldFrom = Date.now();
     for (let i = 1; i < 200; i++) outbox.send(batch(i));
-    await new Promise((r) => setTimeout(r, 1800));
+    await waitFor(() => server.readyState === WebSocket.CLOSED, { timeoutMs: stuckMs + 10_000, what: 'the stuck client to be cut off', observed: () => ({ stuck, readyState: server.readyState }) });
     expect(stuck).toBe(1);
-    expect(server.readyState).toBe(WebSocket.CLOSED);
+    // Not before the limit: a client is given stuckMs to start reading again.
+    expect(Date.now() - heldFrom).toBeGreaterThanOrEqual(stuckMs);
   });
 });

@@ -3,13 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeFrame } from '../src/handler/frame-header.js';
+import { MODEL_DIR } from '../src/ipc/python.js';
 import { scene, startTestApp, TEST_DIR } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
+import { waitFor } from './helpers/wait.js';
 
 const JPEG_MAGIC = Buffer.from([0xff, 0xd8, 0xff]);
 
-/** Files below `dir` (a few levels deep) changed since `sinceMs`. */
-function changedFiles(dir: string, sinceMs: number, depth = 4): string[] {
+/** Files below `dir` (a few levels deep) changed since `sinceMs` (all of them with 0). */
+function changedFiles(dir: string, sinceMs = 0, depth = 4): string[] {
   const out: string[] = [];
   let entries: fs.Dirent[];
   try {
@@ -32,35 +34,65 @@ function changedFiles(dir: string, sinceMs: number, depth = 4): string[] {
   return out;
 }
 
+/** TMPDIR of the process's environment (which the workers inherit), from `dir`, until `restore()` is called. */
+function privateTmpdir(dir: string): { restore(): void } {
+  const had = Object.hasOwn(process.env, 'TMPDIR');
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = dir;
+  return {
+    restore() {
+      if (had) process.env.TMPDIR = before;
+      else delete process.env.TMPDIR;
+    },
+  };
+}
+
 describe('frames are kept private', () => {
   it('nothing the server and workers write holds image bytes', async () => {
     const since = Date.now() - 1000;
-    // Trace level: the most the server ever logs.
-    const t = await startTestApp({ LOG_LEVEL: 'trace' });
+    // The server and its workers get a temporary directory of their own, so that everything in it is theirs
+    // (another program's JPEG in the shared /tmp is none of this test's business).
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jipjung-privacy-'));
+    const env = privateTmpdir(tmp);
+    let workerEnvs: string[] = [];
     try {
-      const c = await TestClient.connect(t.url);
-      await c.stream(scene('face'), 20);
-      // Bad frames too: their rejections are logged.
-      c.sendRaw(encodeFrame({ format: 1, seq: 20, captureTs: Date.now() }, scene('face')[0].subarray(0, 5000)));
-      c.sendRaw(encodeFrame({ format: 9, seq: 21, captureTs: Date.now() }, scene('face')[0]));
-      await c.bye();
-    } finally {
-      await t.close();
-    }
-    const logText = JSON.stringify(t.logs);
-    expect(t.logs.length).toBeGreaterThan(10);
-    expect(t.logs.some((l) => l.event === 'frame_rejected')).toBe(true);
-    for (const needle of ['ffd8ff', '/9j/', '\\u00ff\\u00d8', 'ÿØ']) expect(logText.toLowerCase()).not.toContain(needle.toLowerCase());
+      // Trace level: the most the server ever logs.
+      const t = await startTestApp({ LOG_LEVEL: 'trace' });
+      try {
+        expect(os.tmpdir()).toBe(tmp);
+        workerEnvs = t.app.pool.workers().map((w) => fs.readFileSync(`/proc/${w.pid}/environ`, 'latin1'));
+        const c = await TestClient.connect(t.url);
+        await c.stream(scene('face'), 20);
+        // Bad frames too: their rejections are logged.
+        c.sendRaw(encodeFrame({ format: 1, seq: 20, captureTs: Date.now() }, scene('face')[0].subarray(0, 5000)));
+        c.sendRaw(encodeFrame({ format: 9, seq: 21, captureTs: Date.now() }, scene('face')[0]));
+        await c.bye();
+      } finally {
+        await t.close();
+      }
+      const logText = JSON.stringify(t.logs);
+      expect(t.logs.length).toBeGreaterThan(10);
+      expect(t.logs.some((l) => l.event === 'frame_rejected')).toBe(true);
+      for (const needle of ['ffd8ff', '/9j/', '\\u00ff\\u00d8', 'ÿØ']) expect(logText.toLowerCase()).not.toContain(needle.toLowerCase());
 
-    const fixtures = path.join(TEST_DIR, 'fixtures');
-    const written = [...changedFiles(os.tmpdir(), since), ...changedFiles(path.join(TEST_DIR, '..'), since)].filter(
-      (f) => !f.startsWith(fixtures) && !f.includes(`${path.sep}test-artifacts${path.sep}`),
-    );
-    const withImages = written.filter((f) => {
-      const st = fs.statSync(f, { throwIfNoEntry: false });
-      return st && st.size < 64 * 1024 * 1024 && fs.readFileSync(f).includes(JPEG_MAGIC);
-    });
-    expect(withImages).toEqual([]);
+      // The workers were started with the private directory as their TMPDIR.
+      expect(workerEnvs.length).toBe(2);
+      for (const environ of workerEnvs) expect(environ.split('\0')).toContain(`TMPDIR=${tmp}`);
+      // Where the server and its workers write: the private temporary directory (all of it), and what changed
+      // in the server's working directory and in the workers' (the model directory).
+      const fixtures = path.join(TEST_DIR, 'fixtures');
+      const written = [...new Set([...changedFiles(tmp), ...changedFiles(process.cwd(), since), ...changedFiles(MODEL_DIR, since)])].filter(
+        (f) => !f.startsWith(fixtures) && !f.includes(`${path.sep}test-artifacts${path.sep}`),
+      );
+      const withImages = written.filter((f) => {
+        const st = fs.statSync(f, { throwIfNoEntry: false });
+        return st && st.size < 64 * 1024 * 1024 && fs.readFileSync(f).includes(JPEG_MAGIC);
+      });
+      expect(withImages).toEqual([]);
+    } finally {
+      env.restore();
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('an ended session leaves its figures and windows in the store, not its per-frame signals or model context', async () => {
@@ -74,11 +106,13 @@ describe('frames are kept private', () => {
       const id = c.welcome!.sessionId;
       // The server saves what is kept of the session once it has seen the connection close (after bye,
       // the last unit's checkpoint is already marked ended, with everything a live session has).
-      let stored = await t.app.store.load(id);
-      for (let i = 0; i < 100 && stored?.context !== null; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        stored = await t.app.store.load(id);
-      }
+      const stored = await waitFor(
+        async () => {
+          const record = await t.app.store.load(id);
+          return record?.context === null && record;
+        },
+        { what: `the ended record of session ${id}` },
+      );
       expect(stored).toMatchObject({ id, ended: true, recent: [], context: null, builder: null, accountedSeqs: [] });
       expect(stored!.windows).toHaveLength(1);
       expect(JSON.stringify(stored)).not.toMatch(/"box"|"faceScore"|"frames"/);

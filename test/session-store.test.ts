@@ -4,6 +4,7 @@ import { RedisSessionStore, type SessionRecord } from '../src/server/session-sto
 import { WINDOWS_KEPT, type OutboundMessage } from '../src/server/session.js';
 import { createLogger } from '../src/utils/logger.js';
 import { freePort, RedisServer } from './helpers/cluster.js';
+import { waitFor } from './helpers/wait.js';
 
 const TTL_MS = 60_000;
 
@@ -99,12 +100,14 @@ describe('RedisSessionStore', () => {
     // b resumes the session: it loads the record, then checkpoints with the windows it had plus new ones.
     const resumed = await b.load('s2');
     expect(resumed?.windows.map((w) => w.resultId)).toEqual([0, 1, 2, 3, 4]);
+    const takenOver: string[] = [];
+    a.on('takeover', (id: string) => takenOver.push(id));
     b.announceTakeover('s2');
     for (let n = 6; n <= 8; n++) b.save(record('s2', held(n)));
     await b.flush(2000);
     expect(await client.llen('jipjung:windows:s2')).toBe(8);
     // Back on a (its watermark was dropped on the takeover): whatever a re-appends is read once.
-    await new Promise((r) => setTimeout(r, 200)); // the takeover message reaches a
+    await waitFor(() => takenOver.includes('s2'), { timeoutMs: 5000, what: "the takeover message to reach instance a", observed: () => takenOver });
     a.save(record('s2', held(9)));
     await a.flush(2000);
     const loaded = await b.load('s2');

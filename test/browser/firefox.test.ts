@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { waitFor } from '../helpers/wait.js';
 import { ARTIFACTS, tempDir } from './browser.js';
 
 const FIREFOX = process.env.FIREFOX_PATH ?? (fs.existsSync('/usr/bin/firefox-esr') ? '/usr/bin/firefox-esr' : undefined);
@@ -86,13 +87,7 @@ describe.skipIf(!FIREFOX)('demo page in Firefox', () => {
     const context: string = contexts[0].context;
     await bidi.command('browsingContext.navigate', { context, url: `http://localhost:${t.app.port}/`, wait: 'complete' });
     await bidi.json(context, `document.getElementById('start').click()`);
-    const poll = async (expr: string, timeoutMs: number) => {
-      const deadline = Date.now() + timeoutMs;
-      while (!(await bidi.json(context, expr))) {
-        if (Date.now() > deadline) throw new Error(`timed out: ${expr}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
+    const poll = (expr: string, timeoutMs: number) => waitFor(() => bidi.json(context, expr), { timeoutMs, intervalMs: 100, what: expr });
     await poll(`jipjung.results.filter((r) => r.kind === 'batch').length >= 3`, 10_000);
     const live = await bidi.json(context, `({ status: jipjung.client.status, encoder: jipjung.client.encoderMode, errors: jipjung.errors, fits: document.documentElement.scrollHeight <= innerHeight })`);
     expect(live).toEqual({ status: 'open', encoder: 'worker', errors: [], fits: true });

@@ -11,6 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { WEB_ROOT } from '../../src/app.js';
 import { parseFrame, type FrameHeader } from '../../src/handler/frame-header.js';
 import { createHttpServer } from '../../src/server/http-server.js';
+import { waitFor } from '../helpers/wait.js';
 
 export interface ScriptedConnection {
   ws: WebSocket;
@@ -63,13 +64,9 @@ export class ScriptedServer {
     return (this.server.address() as AddressInfo).port;
   }
 
-  /** Resolves when `cond` holds, polling every 20 ms. */
+  /** Resolves when `cond` holds. */
   async until(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor(cond, { timeoutMs, what, observed: () => this.connections.map((c) => ({ texts: c.texts.length, frames: c.frames.length, closed: c.closed })) });
   }
 
   async connection(index: number, timeoutMs = 5000): Promise<ScriptedConnection> {

@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { encodeFrame, FORMAT_JPEG } from '../../src/handler/frame-header.js';
+import { describeValue, waitFor } from './wait.js';
 
 export type Msg = Record<string, any>;
 
@@ -7,7 +8,7 @@ export type Msg = Record<string, any>;
 export class TestClient {
   readonly messages: Msg[] = [];
   closed: { code: number; reason: string } | null = null;
-  private waiters: Array<() => void> = [];
+  private readonly waiters = new Set<() => void>();
   private seq = 0;
 
   private constructor(readonly ws: WebSocket) {
@@ -72,31 +73,30 @@ export class TestClient {
   }
 
   /** Resolves with the first message (already received or future) that matches. */
-  async waitFor(pred: (m: Msg) => boolean, timeoutMs = 30_000): Promise<Msg> {
+  async waitFor(pred: (m: Msg) => boolean, timeoutMs = 30_000, what = 'the expected message'): Promise<Msg> {
     const found = () => this.messages.find(pred);
-    await this.until(() => found() !== undefined || this.closed !== null, timeoutMs);
+    await this.until(() => found() !== undefined || this.closed !== null, timeoutMs, what);
     const m = found();
-    if (!m) throw new Error(`connection closed (${JSON.stringify(this.closed)}) before the expected message`);
+    if (!m) throw new Error(`connection closed (${JSON.stringify(this.closed)}) before ${what}; last messages: ${describeValue(this.messages.slice(-5))}`);
     return m;
   }
 
   async waitForClose(timeoutMs = 30_000): Promise<{ code: number; reason: string }> {
-    await this.until(() => this.closed !== null, timeoutMs);
+    await this.until(() => this.closed !== null, timeoutMs, 'the connection to close');
     return this.closed!;
   }
 
-  async until(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms; ${this.messages.length} messages so far`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 200);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+  /** Resolves once `cond` holds, re-checked on every message and close (and now and then, for conditions on the server's state). */
+  async until(cond: () => boolean, timeoutMs = 30_000, what = 'a condition on the messages'): Promise<void> {
+    await waitFor(cond, {
+      timeoutMs,
+      what,
+      wake: (check) => {
+        this.waiters.add(check);
+        return () => this.waiters.delete(check);
+      },
+      observed: () => ({ messages: this.messages.length, last: this.messages.slice(-3), closed: this.closed }),
+    });
   }
 
   close(): void {
@@ -104,6 +104,6 @@ export class TestClient {
   }
 
   private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
+    for (const w of [...this.waiters]) w();
   }
 }

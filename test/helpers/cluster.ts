@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { encodeFrame, FORMAT_JPEG } from '../../src/handler/frame-header.js';
 import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
 import { TEST_DIR, TEST_MODELS } from './app.js';
+import { waitFor } from './wait.js';
 
 const ROOT = path.resolve(TEST_DIR, '..');
 
@@ -23,14 +24,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const portOpen = (port: number) =>
   new Promise<boolean>((resolve) => {
     const s = net.connect(port, '127.0.0.1');
@@ -40,6 +33,14 @@ const portOpen = (port: number) =>
     });
     s.once('error', () => resolve(false));
   });
+
+/** Throws when a process that should be serving has exited: waiting on would only time out. */
+function exitedEarly(proc: ChildProcess, name: string): false {
+  if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${name} exited (${proc.exitCode ?? proc.signalCode}) before it was ready`);
+  return false;
+}
+
+const listening = (proc: ChildProcess, port: number, name: string) => exitedEarly(proc, name) || portOpen(port);
 
 /** A real redis-server on a loopback port, without persistence. */
 export class RedisServer {
@@ -51,8 +52,9 @@ export class RedisServer {
   }
 
   async start(): Promise<void> {
-    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    await until(() => portOpen(this.port), 10_000, 'redis-server');
+    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    this.proc = proc;
+    await waitFor(() => listening(proc, this.port, 'redis-server'), { timeoutMs: 10_000, what: `redis-server on ${this.port}` });
   }
 
   async stop(): Promise<void> {
@@ -105,7 +107,11 @@ export class Instance {
         /* not a log line */
       }
     });
-    await until(async () => (await fetch(`http://127.0.0.1:${this.port}/readyz`).catch(() => null))?.status === 200, 30_000, `instance on ${this.port}`);
+    await waitFor(async () => exitedEarly(proc, 'the instance') || (await fetch(`http://127.0.0.1:${this.port}/readyz`).catch(() => null))?.status === 200, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: `instance on ${this.port} to be ready`,
+    });
   }
 
   signal(sig: NodeJS.Signals): void {
@@ -155,8 +161,9 @@ export class Nginx {
         '}',
       ].join('\n'),
     );
-    this.proc = spawn('nginx', ['-p', this.dir, '-c', path.join(this.dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
-    await until(() => portOpen(this.port), 10_000, 'nginx');
+    const proc = spawn('nginx', ['-p', this.dir, '-c', path.join(this.dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    this.proc = proc;
+    await waitFor(() => listening(proc, this.port, 'nginx'), { timeoutMs: 10_000, what: `nginx on ${this.port}` });
   }
 
   get url(): string {
@@ -168,7 +175,8 @@ export class Nginx {
     if (proc && proc.exitCode === null) {
       await new Promise<void>((resolve) => {
         proc.once('exit', () => resolve());
-        proc.kill('SIGQUIT');
+        // Fast shutdown: a graceful one (SIGQUIT) would wait for every client connection to end.
+        proc.kill('SIGTERM');
       });
     }
     fs.rmSync(this.dir, { recursive: true, force: true });
@@ -206,6 +214,12 @@ export class ResumingClient {
     return this.received.reduce((m, r) => Math.max(m, r.resultId), 0);
   }
 
+  /** Back after a close, on a resumed session, with a result made since (not one replayed from before). */
+  get resumedWithNewResult(): boolean {
+    const welcome = this.welcomes.at(-1);
+    return this.welcomes.length > 1 && welcome !== undefined && welcome.resumed === true && this.lastResultId >= welcome.nextResultId;
+  }
+
   /** resultIds of the union of results, in order. */
   resultIds(): number[] {
     return [...new Set(this.received.map((r) => r.resultId))].sort((a, b) => a - b);
@@ -218,6 +232,8 @@ export class ResumingClient {
         return;
       } catch (err) {
         if (attempt >= 40 || this.stopped) throw err;
+        // The jittered backoff of a real client: twenty clients retrying in step would all hit the instance
+        // that is going away at once. It paces the client; no test waits on it.
         await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
       }
     }
@@ -227,10 +243,17 @@ export class ResumingClient {
   async finish(timeoutMs = 15_000): Promise<Msg> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await until(() => this.ws?.readyState === WebSocket.OPEN, timeoutMs, 'a connection to say bye on');
+    await waitFor(() => this.ws?.readyState === WebSocket.OPEN, { timeoutMs, what: 'a connection to say bye on', observed: () => this.closes });
     this.ws!.send(JSON.stringify({ type: 'bye' }));
-    await until(() => this.summary !== null, timeoutMs, 'the summary');
+    await waitFor(() => this.summary !== null, { timeoutMs, what: 'the summary', observed: () => ({ closes: this.closes, results: this.received.length }) });
     return this.summary!;
+  }
+
+  /** Stop sending and reconnecting, and drop the connection (cleanup after a failed test). */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.ws?.terminate();
   }
 
   private open(): Promise<void> {
