@@ -124,6 +124,10 @@ DEFAULTS: dict[str, Any] = {
     "minBrightness": 30.0,
     "maxBrightness": 235.0,
     "minContrast": 10.0,
+    # A dim room lowers the contrast with the light: a frame is flat only when
+    # its contrast is low in absolute terms and against its own brightness
+    # too (a blank wall 0.01, a dim face on a plain wall 0.17 or more).
+    "minRelativeContrast": 0.08,
     "minSharpness": 30.0,
     # Laplacian variance / contrast^2: sharpness independent of the light
     # (a dim sharp frame has a low Laplacian variance but a high ratio).
@@ -139,6 +143,9 @@ class Face(Detection):
     the mesh was run on it."""
 
     mesh: np.ndarray | None = None
+    # Upside down: the detector scores the face higher turned by 180 deg. No
+    # mesh is run on it (the mesh would place an upright face there anyway).
+    inverted: bool = False
 
 
 def _from_mesh(points: np.ndarray, flag: float) -> Face:
@@ -188,7 +195,7 @@ def _valid_track(track: Any) -> dict[str, Any] | None:
         return None
     if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[2] <= 0 or box[3] <= 0:
         return None
-    out = {"box": box, "seq": seq, "scanSeq": scan_seq, "roi": None}
+    out = {"box": box, "seq": seq, "scanSeq": scan_seq, "roi": None, "inverted": track.get("inverted") is True}
     try:
         roi = [float(v) for v in track.get("roi") or ()]
     except (TypeError, ValueError):
@@ -265,15 +272,15 @@ class ConcentrationModel(Model):
         """The detector's face with its mesh, from MediaPipe's crop for a
         detection. The detector's box and score are kept: the detector
         verified this face, whatever the mesh's own flag."""
-        if isinstance(det, Face) and det.mesh is not None:
+        if isinstance(det, Face) and (det.mesh is not None or det.inverted):
             return det
         kp = det.keypoints
         located = self._mesh_at(image, *face_roi(det.box, kp[RIGHT_EYE], kp[LEFT_EYE]))
         return Face(det.score, det.box, located.keypoints, located.mesh)
 
-    def _verify(self, image: np.ndarray, cand: Detection) -> Detection | None:
+    def _verify(self, image: np.ndarray, cand: Detection) -> Face | None:
         """Two crop passes; the re-centred second crop's detection when the
-        mean crop score reaches acceptScore."""
+        mean crop score reaches acceptScore, marked when it is upside down."""
         det = self.detector
         r1 = det.refine(image, cand)
         if r1.score < 0.5:
@@ -281,7 +288,18 @@ class ConcentrationModel(Model):
         r2 = det.refine(image, r1)
         if (r1.score + r2.score) / 2 < self.options["acceptScore"]:
             return None
-        return r2
+        return Face(r2.score, r2.box, r2.keypoints, inverted=self._inverted(image, r2, r2.score))
+
+    def _inverted(self, image: np.ndarray, face: Detection, upright_score: float) -> bool:
+        """Whether the face is upside down: BlazeFace finds some upside-down
+        faces (0.6-0.75 on a crop pass) and FaceMesh places an upright mesh on
+        them with flag ~1, but the same crop turned by 180 deg scores higher
+        than the face as it is (on the real-face set: by 0.1-0.6, and 0.1-0.6
+        lower for every upright face)."""
+        h, w = image.shape[:2]
+        x, y, bw, bh = face.box
+        turned = Detection(1.0, (w - x - bw, h - y - bh, bw, bh), face.keypoints)
+        return self.detector.refine(cv2.rotate(image, cv2.ROTATE_180), turned).score > upright_score
 
     def _still_face(self, grey: np.ndarray | None, still: dict[str, Any] | None, seq: int) -> Detection | None:
         """The face the network located on the previous frames, when its
@@ -345,8 +363,12 @@ class ConcentrationModel(Model):
             bx, by, bw, bh = track["box"]
             prior = Detection(1.0, (bx * w, by * h, bw * w, bh * h), np.zeros((6, 2)))
             r = self._still_face(grey, still, seq)
-            if r is None:
-                r = None
+            if r is None and track.get("inverted"):
+                r = self.detector.refine(image, prior)
+                r = Face(r.score, r.box, r.keypoints, inverted=True) if r.score >= o["trackScore"] else None
+                if still:
+                    still.clear()
+            elif r is None:
                 if track.get("roi") is not None:
                     # Followed by the mesh alone, as MediaPipe does: the mesh's
                     # own crop for the next frame, no detector pass.
@@ -376,6 +398,20 @@ class ConcentrationModel(Model):
                 scan = True  # only just empty: maybe a detector miss
             else:
                 scan = not (0 < seq - memory["seq"] < every)  # nobody for a while
+        if scan and tracked is not None:
+            # The mesh alone follows whatever is in its crop: on a face turned
+            # upside down it still places an upright face with flag ~1. The
+            # detector confirms the track and its orientation on every scan.
+            check = self.detector.refine(image, tracked)
+            faces.remove(tracked)
+            inverted = check.score >= o["trackScore"] and self._inverted(image, check, check.score)
+            if check.score < o["trackScore"] or inverted != (isinstance(tracked, Face) and tracked.inverted):
+                tracked = None if check.score < o["trackScore"] else Face(
+                    check.score, check.box, check.keypoints, inverted=inverted)
+                if still:
+                    still.clear()
+            if tracked is not None:
+                faces.append(tracked)
         if scan:
             rejected = []
             if memory is not None:
@@ -419,12 +455,16 @@ class ConcentrationModel(Model):
                     still["face"] = meshed
                 student = meshed
             x, y, bw, bh = student.box
-            (cx, cy), size, angle = mesh_roi(student.mesh)
+            roi = None
+            if student.mesh is not None:
+                (cx, cy), size, angle = mesh_roi(student.mesh)
+                roi = [cx / w, cy / h, size / w, angle]
             new_track = {
                 "box": [x / w, y / h, bw / w, bh / h],
                 "seq": seq,
                 "scanSeq": seq if scan or track is None else track["scanSeq"],
-                "roi": [cx / w, cy / h, size / w, angle],
+                "roi": roi,
+                "inverted": student.inverted,
             }
         return faces, student, new_track, scan
 
@@ -439,7 +479,7 @@ class ConcentrationModel(Model):
             flags.append("dark")
         if q["brightness"] > o["maxBrightness"]:
             flags.append("overexposed")
-        if q["contrast"] < o["minContrast"]:
+        if q["contrast"] < o["minContrast"] and q["contrast"] < o["minRelativeContrast"] * max(q["brightness"], 1.0):
             flags.append("flat")  # a covered lens or a blank picture
         elif q["blur"] < o["minSharpness"] or q["blur"] < o["minRelativeSharpness"] * q["contrast"] ** 2:
             flags.append("blurry")
@@ -483,7 +523,10 @@ class ConcentrationModel(Model):
             entry["face"] = True
             entry["faceScore"] = round(float(student.score), 3)
             entry["box"] = [round(x / w, 4), round(y / h, 4), round(bw / w, 4), round(bh / h, 4)]
-            pose = mesh_pose.head_pose(student.mesh)
+            if student.inverted:
+                pose = {"plausible": False, "yaw": None, "pitch": None, "roll": 180.0}
+            else:
+                pose = mesh_pose.head_pose(student.mesh)
             entry["posePlausible"] = pose["plausible"]
             entry["roll"] = _r(pose["roll"])
             if pose["plausible"]:

@@ -196,6 +196,45 @@ class UnitTest(unittest.TestCase):
         self.assertEqual(ConcentrationModel.name, "facemesh-pose")
 
 
+class RealFaceTest(unittest.TestCase):
+    """Cases the real-face set found (npm run eval), one photo each."""
+
+    FACE = os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "faces", "london-smiling-011.jpg")
+
+    def frames(self, n: int, first: int = 0, **kw) -> list[bytes]:
+        return [canvas(self.FACE, seed=first + i, **kw) for i in range(n)]
+
+    def session(self, frames: list[bytes]) -> list[dict]:
+        context, out = None, []
+        for start in range(0, len(frames), 5):
+            result = run(frames[start:start + 5], context=context, first_seq=start)
+            context = json.loads(json.dumps(result.context))
+            out.extend(result.frames)
+        return out
+
+    def test_upside_down_is_present_and_never_focused(self):
+        # BlazeFace scores this face 0.7-0.8 upside down and the mesh places
+        # an upright face on it: the turned crop must give it away.
+        entries = self.session(self.frames(10, angle=180.0))
+        self.assertTrue(all(e["face"] for e in entries))
+        self.assertTrue(all(e["posePlausible"] is False and e["roll"] == 180.0 for e in entries))
+        self.assertTrue(all(e["state"] != "focused" for e in entries), [e["state"] for e in entries])
+
+    def test_turned_upside_down_while_tracked(self):
+        entries = self.session(self.frames(25) + self.frames(25, first=100, angle=180.0))
+        self.assertTrue(all(e["state"] == "focused" for e in entries[:25]))
+        # Found on the next whole-frame scan (within 5 frames), then the
+        # look-away onset (2 s).
+        self.assertTrue(all(e["roll"] == 180.0 for e in entries[30:]))
+        self.assertTrue(all(e["state"] == "distracted" for e in entries[40:]), [e["state"] for e in entries[25:]])
+        self.assertIn("head-tilted", entries[-1]["reasons"])
+
+    def test_dim_face_is_judged_not_flat(self):
+        f = one(canvas(self.FACE, brightness=0.35))
+        self.assertEqual(f["qualityFlags"], [])
+        self.assertEqual(f["state"], "focused")
+
+
 class GeometryTest(unittest.TestCase):
     def test_ramp(self):
         self.assertEqual(ramp(5, 15, 45), 1.0)
