@@ -92,6 +92,13 @@ DEFAULTS: dict[str, Any] = {
     # A tracked face is followed by the mesh alone (no detector pass) while the
     # mesh's face flag stays at or above this.
     "meshTrackScore": 0.5,
+    # The mesh's crop for the next frame comes from this frame's landmarks,
+    # which lag a fast turn or nod: a crop placed for a frontal face reads a
+    # head lowered by 40 deg as 14 deg, then converges by ~4 deg a frame.
+    # When the pose read moves by more than this from the previous frame, the
+    # detector places a fresh crop and the mesh runs again (one detector and
+    # one mesh pass more, on such frames only).
+    "meshJumpDegrees": 8.0,
     "minDecodeWidth": 320,
     "candidateScore": 0.25,
     "maxCandidates": 3,
@@ -202,6 +209,11 @@ def _valid_track(track: Any) -> dict[str, Any] | None:
         roi = []
     if len(roi) == 4 and all(math.isfinite(v) for v in roi) and roi[2] > 0:
         out["roi"] = roi
+    try:
+        pose = [float(v) for v in track.get("pose") or ()]
+    except (TypeError, ValueError):
+        pose = []
+    out["pose"] = pose if len(pose) == 2 and all(math.isfinite(v) for v in pose) else None
     return out
 
 
@@ -267,6 +279,20 @@ class ConcentrationModel(Model):
     def _mesh_at(self, image: np.ndarray, centre: tuple[float, float], size: float, angle: float) -> Face:
         r = self.mesh.run(image, centre, size, angle)
         return _from_mesh(r.points, r.flag)
+
+    def _after_jump(self, image: np.ndarray, face: Face, last: list[float]) -> Face:
+        """``face``, or the face re-located by the detector and meshed afresh
+        when its pose moved by more than meshJumpDegrees since the last frame
+        (see DEFAULTS)."""
+        pose = mesh_pose.head_pose(face.mesh)
+        if pose["yaw"] is None or max(abs(pose["yaw"] - last[0]), abs(pose["pitch"] - last[1])) <= self.options["meshJumpDegrees"]:
+            return face
+        det = self.detector.refine(image, face)
+        if det.score < self.options["trackScore"]:
+            return face
+        kp = det.keypoints
+        again = self._mesh_at(image, *face_roi(det.box, kp[RIGHT_EYE], kp[LEFT_EYE]))
+        return again if again.score >= self.options["meshTrackScore"] else face
 
     def _with_mesh(self, image: np.ndarray, det: Detection) -> Face:
         """The detector's face with its mesh, from MediaPipe's crop for a
@@ -376,6 +402,8 @@ class ConcentrationModel(Model):
                     r = self._mesh_at(image, (cx * w, cy * h), size * w, angle)
                     if r.score < o["meshTrackScore"]:
                         r = None
+                    elif track.get("pose") is not None:
+                        r = self._after_jump(image, r, track["pose"])
                 if r is None:
                     r = self.detector.refine(image, prior)
                     if r.score < o["trackScore"]:
@@ -455,15 +483,18 @@ class ConcentrationModel(Model):
                     still["face"] = meshed
                 student = meshed
             x, y, bw, bh = student.box
-            roi = None
+            roi = pose = None
             if student.mesh is not None:
                 (cx, cy), size, angle = mesh_roi(student.mesh)
                 roi = [cx / w, cy / h, size / w, angle]
+                p = mesh_pose.head_pose(student.mesh)
+                pose = None if p["yaw"] is None else [round(p["yaw"], 1), round(p["pitch"], 1)]
             new_track = {
                 "box": [x / w, y / h, bw / w, bh / h],
                 "seq": seq,
                 "scanSeq": seq if scan or track is None else track["scanSeq"],
                 "roi": roi,
+                "pose": pose,
                 "inverted": student.inverted,
             }
         return faces, student, new_track, scan
