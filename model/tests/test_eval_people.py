@@ -153,3 +153,29 @@ class ReposeTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PoseJumpTest(unittest.TestCase):
+    """A head lowered by 40 deg in one frame reads as lowered on that frame:
+    the mesh's crop from the frontal frame would lag it by several frames."""
+
+    def test_nod_is_read_on_the_frame_it_happens(self):
+        import json
+
+        from eval import repose
+        from eval.dataset import frame
+        from jipjung_model.interface import FORMAT_JPEG, Frame, Unit
+
+        path = os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "faces", "london-001.jpg")
+        render = repose.renderer(path)
+        front, down = frame(render(0.0, 0.0), scale=0.8), frame(render(0.0, 40.0), scale=0.8)
+        data = [front(k) for k in range(10)] + [down(k) for k in range(10, 15)]
+        model, context, entries = shared_model(), None, []
+        for start in range(0, len(data), BATCH):
+            unit = Unit([Frame(start + i, 1.7e12 + 200.0 * (start + i), FORMAT_JPEG, d, 640, 480)
+                         for i, d in enumerate(data[start:start + BATCH])], closes_window=False)
+            result = model.analyse(unit, context)
+            context = json.loads(json.dumps(result.context))
+            entries.extend(result.frames)
+        before = entries[9]["pitch"]
+        self.assertGreater(entries[10]["pitch"] - before, 28, [e["pitch"] for e in entries])
