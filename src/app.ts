@@ -36,6 +36,8 @@ export interface App {
   metrics: Metrics;
   /** Bound port (useful with PORT=0). */
   port: number;
+  /** Bound port of the operations listener (METRICS_PORT). */
+  opsPort: number;
   close(): Promise<void>;
 }
 
@@ -85,9 +87,18 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     ? new RedisSessionStore(config.REDIS_URL, config.SESSION_TTL_MS, config.INSTANCE_ID, logger)
     : new MemorySessionStore(config.SESSION_TTL_MS);
   if (store instanceof RedisSessionStore) await store.ready(3000);
-  const auth = new Authenticator({ secret: config.AUTH_SECRET, jwksUrl: config.AUTH_JWKS_URL, audience: config.AUTH_AUDIENCE, issuer: config.AUTH_ISSUER });
+  const auth = new Authenticator({
+    secret: config.AUTH_SECRET,
+    jwksUrl: config.AUTH_JWKS_URL,
+    audience: config.AUTH_AUDIENCE,
+    issuer: config.AUTH_ISSUER,
+    maxTokenSeconds: config.AUTH_MAX_TOKEN_SECONDS,
+  });
   if (auth.mode === 'demo') {
     logger.warn({ event: 'demo_mode' }, 'no AUTH_SECRET or AUTH_JWKS_URL: running in demo mode, anyone may open a session');
+  } else if (!config.AUTH_AUDIENCE || !config.AUTH_ISSUER) {
+    // Without them a token your issuer signed for another service opens sessions here too.
+    logger.warn({ event: 'auth_claims_unchecked', audience: config.AUTH_AUDIENCE ?? null, issuer: config.AUTH_ISSUER ?? null }, 'set AUTH_AUDIENCE and AUTH_ISSUER');
   }
   const alignment = config.ALIGN_UNITS === 'true' ? new UnitAlignment<Session>((config.BATCH_FRAMES * 1000) / config.FPS) : null;
   const frames = new FrameHandler(config, models, budget, logger, () => sessions.size, metrics.frameHooks, alignment);
@@ -128,28 +139,36 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   metrics.watch(observed);
   const dashboard = new DashboardFeed(metrics, observed);
 
-  // /metrics and /dashboard: on their own port when METRICS_PORT is set, and behind METRICS_TOKEN when set.
+  // The operations routes tell host names, pids, memory, the auth mode: served on their own listener
+  // (loopback unless METRICS_TOKEN is set, see config.ts), and on PORT only behind METRICS_TOKEN.
+  const healthz = (_req: http.IncomingMessage, res: http.ServerResponse) => sendJson(res, 200, { status: 'ok' });
   const opsRoutes = withOpsToken(config.METRICS_TOKEN, { '/metrics': metrics.route, ...dashboard.routes(WEB_ROOT) });
-  const separateOps = config.METRICS_PORT !== undefined;
+  const detailedReadyz = withOpsToken(config.METRICS_TOKEN, {
+    '/readyz': (_req, res) => {
+      const r = readyNow();
+      sendJson(res, r.ready ? 200 : 503, {
+        status: r.ready ? 'ready' : 'not_ready',
+        reasons: r.reasons,
+        draining,
+        workers: { size: pool.size, ready: pool.readyCount, busy: pool.busyCount },
+        sessions: sessions.size,
+        budget: { usedBytes: budget.used, limitBytes: budget.limitBytes },
+        auth: auth.mode,
+        store: store.status(),
+        instance: config.INSTANCE_ID,
+      });
+    },
+  });
   const server = createHttpServer(
     {
-      '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+      '/healthz': healthz,
+      // For load balancers and probes: the answer is in the status code, and nothing else is said.
       '/readyz': (_req, res) => {
-        const r = readyNow();
-        sendJson(res, r.ready ? 200 : 503, {
-          status: r.ready ? 'ready' : 'not_ready',
-          reasons: r.reasons,
-          draining,
-          workers: { size: pool.size, ready: pool.readyCount, busy: pool.busyCount },
-          sessions: sessions.size,
-          budget: { usedBytes: budget.used, limitBytes: budget.limitBytes },
-          auth: auth.mode,
-          store: store.status(),
-          instance: config.INSTANCE_ID,
-        });
+        const ready = readyNow().ready;
+        sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready' });
       },
       [`${SESSIONS_PATH}*`]: sessionsRoute(auth, sessions, store, stream.sessionOptions),
-      ...(separateOps ? {} : opsRoutes),
+      ...(config.METRICS_TOKEN ? opsRoutes : {}),
     },
     WEB_ROOT,
     config.HTTP_HEADERS_TIMEOUT_MS,
@@ -159,22 +178,30 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     stream.handleUpgrade(req, socket, head);
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.PORT, config.HOST, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  let opsServer: http.Server | null = null;
-  if (separateOps) {
-    opsServer = createHttpServer({ '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }), ...opsRoutes }, WEB_ROOT);
-    await new Promise<void>((resolve, reject) => {
-      opsServer!.once('error', reject);
-      opsServer!.listen(config.METRICS_PORT, config.METRICS_HOST, () => resolve());
+  const opsServer = createHttpServer({ '/healthz': healthz, ...opsRoutes, ...detailedReadyz }, WEB_ROOT, config.HTTP_HEADERS_TIMEOUT_MS);
+  const listen = (srv: http.Server, port: number, host: string) =>
+    new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(port, host, () => resolve());
     });
+  try {
+    await listen(server, config.PORT, config.HOST);
+    await listen(opsServer, config.METRICS_PORT, config.METRICS_HOST);
+  } catch (err) {
+    // A port taken: leave nothing running (workers, timers, the other listener) so that the process can exit.
+    dashboard.close();
+    stream.closeAll(1001, 'start-up failed');
+    frames.close();
+    for (const srv of [server, opsServer]) if (srv.listening) srv.close();
+    await Promise.all([pool.close(), store.close()]);
+    throw err;
   }
-  // The URLs a person opens first; `localhost` because browsers give getUserMedia to it without TLS.
-  const opsPort = opsServer ? (opsServer.address() as AddressInfo).port : port;
-  const urls = { demo: `http://localhost:${port}/`, dashboard: `http://localhost:${opsPort}/dashboard` };
+  const port = (server.address() as AddressInfo).port;
+  const opsPort = (opsServer.address() as AddressInfo).port;
+  // The URLs a person opens first: the demo on `localhost`, to which browsers give getUserMedia without TLS;
+  // the dashboard on the address its listener is bound to.
+  const opsHost = /^(0\.0\.0\.0|::)$/.test(config.METRICS_HOST) ? 'localhost' : config.METRICS_HOST.includes(':') ? `[${config.METRICS_HOST}]` : config.METRICS_HOST;
+  const urls = { demo: `http://localhost:${port}/`, dashboard: `http://${opsHost}:${opsPort}/dashboard` };
   logger.info(
     { event: 'listening', port, host: config.HOST, workers: pool.size, model: config.MODEL, urls },
     `jipjung ready: demo page ${urls.demo} · dashboard ${urls.dashboard}`,
@@ -188,6 +215,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     stream,
     metrics,
     port,
+    opsPort,
     store,
     /** SIGTERM: stop taking sessions, answer what is held, save, close clients with 1012. */
     async drain() {
@@ -200,7 +228,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       stream.closeAll(1001, 'server shutting down');
       frames.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      if (opsServer) await new Promise<void>((resolve) => opsServer!.close(() => resolve()));
+      await new Promise<void>((resolve) => opsServer.close(() => resolve()));
       await Promise.all([pool.close(), store.flush(1000).then(() => store.close())]);
     },
   };

@@ -161,16 +161,16 @@ describe('two instances behind nginx with sessions in Redis', () => {
       what: 'four more results for every client while Redis is stopped',
       observed: () => clients.map((c, i) => c.received.length - before[i]),
     });
-    const degraded = await Promise.all(instances.map(async (i) => (await fetch(`http://127.0.0.1:${i.port}/readyz`)).json()));
+    const degraded = await Promise.all(instances.map(async (i) => (await fetch(`${i.ops}/readyz`)).json()));
     for (const r of degraded) expect(r.store).toMatchObject({ kind: 'redis', healthy: false });
     for (const i of instances) {
-      const text = await (await fetch(`http://127.0.0.1:${i.port}/metrics`)).text();
+      const text = await (await fetch(`${i.ops}/metrics`)).text();
       expect(text).toMatch(/^jipjung_session_store_up 0$/m);
     }
 
     await redisServer.start();
     await storeEvent('store_up');
-    expect(await (await fetch(`http://127.0.0.1:${instances[1].port}/metrics`)).text()).toMatch(/^jipjung_session_store_up 1$/m);
+    expect(await (await fetch(`${instances[1].ops}/metrics`)).text()).toMatch(/^jipjung_session_store_up 1$/m);
     // A resume on the other instance needs the state written since Redis came back (the restarted Redis
     // started empty): wait until the other instance reads a checkpoint of every session to be moved.
     const victim = instances[0];

@@ -47,31 +47,31 @@ describe('percentiles from histogram buckets', () => {
 
 describe('GET /dashboard', () => {
   it('serves the page, uPlot from node_modules, and the samples as JSON', async () => {
-    const page = await fetch(`${t.base}/dashboard`);
+    const page = await fetch(`${t.ops}/dashboard`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
     expect(await page.text()).toContain('/dashboard/uplot.js');
-    const lib = await fetch(`${t.base}/dashboard/uplot.js`);
+    const lib = await fetch(`${t.ops}/dashboard/uplot.js`);
     expect(lib.headers.get('content-type')).toMatch(/^text\/javascript/);
     expect((await lib.text()).length).toBeGreaterThan(20_000);
-    expect((await fetch(`${t.base}/dashboard/uplot.css`)).status).toBe(200);
+    expect((await fetch(`${t.ops}/dashboard/uplot.css`)).status).toBe(200);
 
     // Two samples, so that asking for those after the first has something to answer.
     const data = await waitFor(
       async () => {
-        const d = await (await fetch(`${t.base}/dashboard/data`)).json();
+        const d = await (await fetch(`${t.ops}/dashboard/data`)).json();
         return d.samples.length >= 2 && d;
       },
       { what: 'two dashboard samples' },
     );
     expect(data).toMatchObject({ intervalMs: 1000, instance: { pid: process.pid, workers: 2 } });
     const first = data.samples[0];
-    const since = await (await fetch(`${t.base}/dashboard/data?since=${first.t}`)).json();
+    const since = await (await fetch(`${t.ops}/dashboard/data?since=${first.t}`)).json();
     expect(since.samples.length).toBeGreaterThanOrEqual(1);
     expect(since.samples.every((s: { t: number }) => s.t > first.t)).toBe(true);
     const last = data.samples[data.samples.length - 1];
     expect(last).toMatchObject({ sessions: 0, workersReady: 2, ready: true, rssBytes: { workers: [expect.any(Number), expect.any(Number)] } });
-    const later = await (await fetch(`${t.base}/dashboard/data?since=${last.t}`)).json();
+    const later = await (await fetch(`${t.ops}/dashboard/data?since=${last.t}`)).json();
     expect(later.samples.every((s: { t: number }) => s.t > last.t)).toBe(true);
   });
 
@@ -79,7 +79,7 @@ describe('GET /dashboard', () => {
     const page = await browser.newPage({ viewport: { width: 1600, height: 1320 } });
     page.setDefaultTimeout(15_000);
     const errors = pageErrors(page);
-    await page.goto(`${t.base}/dashboard`);
+    await page.goto(`${t.ops}/dashboard`);
     await page.waitForSelector('body[data-ready="true"]');
 
     const c = await TestClient.connect(t.url);
@@ -156,5 +156,35 @@ describe('GET /dashboard', () => {
     await c.bye();
     c.close();
     await page.close();
+  });
+});
+
+describe('GET /dashboard with METRICS_TOKEN', () => {
+  it('asks for the token, then sends it as a header to read its data; the page breaks no rule of its Content-Security-Policy', async () => {
+    const token = 'ops-token-0123456789';
+    const guarded = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1', METRICS_TOKEN: token });
+    const page = await browser.newPage();
+    try {
+      page.setDefaultTimeout(15_000);
+      const errors = pageErrors(page);
+      const dataRequests: Array<{ url: string; authorization?: string }> = [];
+      page.on('request', (r) => {
+        if (r.url().includes('/dashboard/data')) dataRequests.push({ url: r.url(), authorization: r.headers().authorization });
+      });
+      await page.goto(`${guarded.base}/dashboard`);
+      await page.waitForSelector('#token-form:not([hidden])');
+      expect(await page.textContent('#readiness')).toBe('token required');
+      await page.fill('#token', token);
+      await page.click('#token-form button');
+      await page.waitForSelector('body[data-ready="true"]');
+      const after = dataRequests.filter((r) => r.authorization);
+      expect(after.length).toBeGreaterThan(0);
+      expect(after.every((r) => r.authorization === `Bearer ${token}` && !r.url.includes(token))).toBe(true);
+      // The one 401 before the token was given is expected; nothing else, and nothing the policy refused.
+      expect(errors.filter((e) => !/status of 401/.test(e))).toEqual([]);
+    } finally {
+      await page.close();
+      await guarded.close();
+    }
   });
 });

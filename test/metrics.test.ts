@@ -43,7 +43,7 @@ function parseExposition(text: string): Exposition {
 
 let t: TestApp;
 const scrape = async (): Promise<Exposition> => {
-  const res = await fetch(`${t.base}/metrics`);
+  const res = await fetch(`${t.ops}/metrics`);
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
   return parseExposition(await res.text());
@@ -93,7 +93,7 @@ describe('GET /metrics', () => {
     const before = await scrape();
     const c = await TestClient.connect(t.url);
     let bytes = 0;
-    // One captureTs for all: a seq going back with a newer captureTs would be a client restarting its count.
+    // One captureTs for all, the repeated frame's too: it is a duplicate whatever its stamp.
     const captureTs = Date.now();
     for (let seq = 0; seq < 10; seq++) {
       const msg = encodeFrame({ format: FORMAT_JPEG, seq, captureTs }, face);
@@ -161,7 +161,7 @@ describe('GET /metrics', () => {
 describe('health', () => {
   it('/healthz is up; /readyz turns 503 while the frame budget is exhausted, and back', async () => {
     expect((await fetch(`${t.base}/healthz`)).status).toBe(200);
-    const ready = await fetch(`${t.base}/readyz`);
+    const ready = await fetch(`${t.ops}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ status: 'ready', reasons: [], draining: false, workers: { size: 2, ready: 2 } });
 
@@ -169,13 +169,18 @@ describe('health', () => {
     const room = t.app.budget.limitBytes - t.app.budget.used;
     t.app.budget.acquire(hog, room);
     try {
-      const full = await fetch(`${t.base}/readyz`);
+      const full = await fetch(`${t.ops}/readyz`);
       expect(full.status).toBe(503);
+      // The public one, for balancers and probes, says the same with its status alone.
+      const probe = await fetch(`${t.base}/readyz`);
+      expect(probe.status).toBe(503);
+      expect(await probe.json()).toEqual({ status: 'not_ready' });
       expect(await full.json()).toMatchObject({ status: 'not_ready', reasons: ['budget_exhausted'], budget: { usedBytes: t.app.budget.limitBytes } });
       expect(value(await scrape(), 'jipjung_ready')).toBe(0);
     } finally {
       t.app.budget.release(hog, room);
     }
+    expect((await fetch(`${t.ops}/readyz`)).status).toBe(200);
     expect((await fetch(`${t.base}/readyz`)).status).toBe(200);
     expect(value(await scrape(), 'jipjung_ready')).toBe(1);
   });

@@ -200,7 +200,7 @@ describe('abuse limits', () => {
   afterAll(() => t.close());
 
   it('demo mode says so in readyz and in a start-up warning', async () => {
-    expect(await (await fetch(`${t.base}/readyz`)).json()).toMatchObject({ auth: 'demo' });
+    expect(await (await fetch(`${t.ops}/readyz`)).json()).toMatchObject({ auth: 'demo' });
     expect(t.logs.some((l) => l.event === 'demo_mode' && l.level === 'warn')).toBe(true);
   });
 
@@ -252,13 +252,13 @@ describe('abuse limits', () => {
 });
 
 describe('operations routes', () => {
-  it('/metrics and /dashboard need METRICS_TOKEN when it is set', async () => {
+  it('/metrics and /dashboard need METRICS_TOKEN, as a header, when it is set', async () => {
     const t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1', METRICS_TOKEN: 'ops-token-0123456789' });
     try {
-      for (const p of ['/metrics', '/dashboard', '/dashboard/data']) expect((await fetch(`${t.base}${p}`)).status, p).toBe(401);
+      for (const p of ['/metrics', '/dashboard/data']) expect((await fetch(`${t.base}${p}`)).status, p).toBe(401);
       expect((await fetch(`${t.base}/metrics`, { headers: { authorization: 'Bearer ops-token-0123456789' } })).status).toBe(200);
-      expect((await fetch(`${t.base}/dashboard?token=ops-token-0123456789`)).status).toBe(200);
-      expect((await fetch(`${t.base}/dashboard/data?token=wrong-token-0123456789`)).status).toBe(401);
+      expect((await fetch(`${t.base}/dashboard/data?token=ops-token-0123456789`)).status).toBe(401);
+      expect((await fetch(`${t.base}/dashboard/data`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
       expect((await fetch(`${t.base}/healthz`)).status).toBe(200);
     } finally {
       await t.close();

@@ -22,7 +22,7 @@ function record(id: string, windows: OutboundMessage[], ended = false): SessionR
     v: 1,
     id,
     userId: 'u1',
-    resumeToken: 'token',
+    resumeTokenHash: 'a'.repeat(64),
     createdAt: 1,
     expectedSeq: windows.length * 50,
     accountedSeqs: [],

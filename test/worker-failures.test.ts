@@ -68,7 +68,7 @@ describe('worker supervision', () => {
     expect(c.results('batch').map((b) => b.framesAnalyzed)).toEqual([0, 0, 5]);
     expect(c.errors().map((e) => e.code)).toEqual(['model_error', 'model_error']);
     const pids = t.app.pool.workers().map((w) => w.pid);
-    expect(t.app.pool.restartCounts).toEqual({ crash: 0, timeout: 0, start_failed: 0 });
+    expect(t.app.pool.restartCounts).toEqual({ crash: 0, timeout: 0, start_failed: 0, bad_reply: 0 });
     expect(pids).toHaveLength(2);
     expect(t.logs.some((l) => l.event === 'worker_output' && /malformed output/.test(l.msg))).toBe(true);
   });

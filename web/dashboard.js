@@ -16,9 +16,13 @@ const POLL_MS = 1000;
 const SHOWN = 300;
 const PALETTE = ['#2f5bd3', '#1f9d55', '#d97706', '#dc2626', '#7c3aed', '#0891b2', '#be185d', '#65a30d', '#475569', '#ea580c'];
 const MiB = 1024 * 1024;
-/** The page's own `?token=`, passed on to its data when the instance protects it with METRICS_TOKEN. */
-const PAGE_TOKEN = new URLSearchParams(location.search).get('token');
-const TOKEN_QUERY = PAGE_TOKEN ? `&token=${encodeURIComponent(PAGE_TOKEN)}` : '';
+/**
+ * Where the METRICS_TOKEN a person pasted is kept: for this tab only, and
+ * sent as a header, never in a URL (URLs end in proxy logs and history).
+ */
+const TOKEN_KEY = 'jipjung.metricsToken';
+/** Polling pauses while the page waits for the token. */
+let waitingForToken = false;
 
 /** @type {any} */
 const uPlot = /** @type {any} */ (window).uPlot;
@@ -200,10 +204,39 @@ function draw() {
   $('updated').textContent = `updated ${new Date(last.t).toLocaleTimeString()}`;
 }
 
+/** An instance with METRICS_TOKEN answers 401 without it: ask for it, and poll again once given. */
+function askForToken() {
+  const form = /** @type {HTMLFormElement} */ ($('token-form'));
+  waitingForToken = true;
+  const readiness = $('readiness');
+  readiness.dataset.state = '';
+  readiness.textContent = 'token required';
+  if (!form.hidden) return;
+  form.hidden = false;
+  $('token').focus();
+  form.addEventListener(
+    'submit',
+    (e) => {
+      e.preventDefault();
+      sessionStorage.setItem(TOKEN_KEY, /** @type {HTMLInputElement} */ ($('token')).value.trim());
+      form.hidden = true;
+      waitingForToken = false;
+      void poll();
+    },
+    { once: true },
+  );
+}
+
 async function poll() {
   const since = state.samples.length > 0 ? state.samples[state.samples.length - 1].t : 0;
+  const token = sessionStorage.getItem(TOKEN_KEY);
   try {
-    const res = await fetch(`/dashboard/data?since=${since}${TOKEN_QUERY}`, { cache: 'no-store' });
+    const res = await fetch(`/dashboard/data?since=${since}`, { cache: 'no-store', headers: token ? { authorization: `Bearer ${token}` } : {} });
+    if (res.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      askForToken();
+      return;
+    }
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const data = await res.json();
     if (!state.instance || state.instance.pid !== data.instance.pid || state.instance.startedAt !== data.instance.startedAt) {
@@ -230,7 +263,7 @@ async function poll() {
     readiness.dataset.state = 'unreachable';
     readiness.textContent = 'unreachable';
   } finally {
-    setTimeout(poll, POLL_MS);
+    if (!waitingForToken) setTimeout(poll, POLL_MS);
   }
 }
 

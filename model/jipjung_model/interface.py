@@ -107,7 +107,12 @@ class Model(ABC):
 
 
 def validate_result(unit: Unit, result: Any) -> UnitResult:
-    """Check a model's output against the contract; raise ModelOutputError."""
+    """Check a model's output against the contract; raise ModelOutputError.
+
+    The worker checks the RESULT it builds from it once more, by the rules
+    the server applies on receipt (``worker.check_result_body``); keep the
+    two in step with src/ipc/messages.ts.
+    """
     if not isinstance(result, UnitResult):
         raise ModelOutputError(f"analyse returned {type(result).__name__}, not UnitResult")
     if not isinstance(result.frames, list) or len(result.frames) != len(unit.frames):
@@ -129,7 +134,8 @@ def validate_result(unit: Unit, result: Any) -> UnitResult:
         if outcome.state not in STATES:
             raise ModelOutputError(f"{label} state {outcome.state!r} is not one of {STATES}")
         if outcome.score is not None:
-            if not isinstance(outcome.score, (int, float)) or not math.isfinite(outcome.score):
+            # bool is an int to Python but not a number on the wire (src/ipc/messages.ts).
+            if not isinstance(outcome.score, (int, float)) or isinstance(outcome.score, bool) or not math.isfinite(outcome.score):
                 raise ModelOutputError(f"{label} score is not a finite number")
             if not 0 <= outcome.score <= 100:
                 raise ModelOutputError(f"{label} score {outcome.score} is outside 0-100")

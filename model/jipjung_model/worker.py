@@ -18,6 +18,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
 import argparse
 import importlib
 import json
+import math
 import signal
 import sys
 import time
@@ -26,7 +27,7 @@ from typing import Any
 
 from . import codec
 from .codec import Message, MessageType
-from .interface import Frame, Model, ModelOutputError, Unit, UnitOutcome, validate_result
+from .interface import STATES, Frame, Model, ModelOutputError, Unit, UnitOutcome, validate_result
 
 READ_CHUNK = 1 << 20
 
@@ -73,18 +74,67 @@ def _outcome(o: UnitOutcome | None) -> dict[str, Any] | None:
     return {"score": None if o.score is None else float(o.score), "state": o.state, "signals": o.signals}
 
 
+def _is_number(value: Any) -> bool:
+    # JSON has no booleans among its numbers; Python counts True as 1.
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_outcome(label: str, outcome: Any) -> None:
+    if not isinstance(outcome, dict):
+        raise ModelOutputError(f"RESULT.{label} is not an object")
+    score = outcome.get("score", ...)
+    if score is ... or (score is not None and not (_is_number(score) and 0 <= score <= 100)):
+        raise ModelOutputError(f"RESULT.{label}.score is not a number in 0-100 or null")
+    if outcome.get("state") not in STATES:
+        raise ModelOutputError(f"RESULT.{label}.state is not one of {STATES}")
+    if not isinstance(outcome.get("signals"), dict):
+        raise ModelOutputError(f"RESULT.{label}.signals is not an object")
+
+
+def check_result_body(body: Any, frame_count: int, closes_window: bool) -> None:
+    """Check a RESULT body as it goes on the wire; raise ModelOutputError.
+
+    The same rules as the server's check where the message arrives
+    (src/ipc/messages.ts), which kills a worker that breaks them: this one
+    makes the worker report a model error for the unit instead.
+    test/golden/ipc/replies.json holds cases both must judge alike.
+    """
+    if not isinstance(body, dict):
+        raise ModelOutputError("RESULT is not an object")
+    missing = [k for k in ("frames", "batch", "window", "context", "modelMs") if k not in body]
+    if missing:
+        raise ModelOutputError(f"RESULT lacks {', '.join(missing)}")
+    frames = body["frames"]
+    if not isinstance(frames, list) or len(frames) != frame_count:
+        raise ModelOutputError(f"RESULT.frames is not a list of {frame_count} entries")
+    for i, entry in enumerate(frames):
+        if not isinstance(entry, dict) or not isinstance(entry.get("analysed"), bool):
+            raise ModelOutputError(f"RESULT.frames.{i} is not an object with a boolean 'analysed'")
+    _check_outcome("batch", body["batch"])
+    if body["window"] is not None:
+        _check_outcome("window", body["window"])
+    elif closes_window:
+        raise ModelOutputError("RESULT.window is null, but the unit closes a window")
+    if body["context"] is not None and not isinstance(body["context"], dict):
+        raise ModelOutputError("RESULT.context is not an object or null")
+    if not (_is_number(body["modelMs"]) and body["modelMs"] >= 0):
+        raise ModelOutputError("RESULT.modelMs is not a number >= 0")
+
+
 def analyse(model: Model, request: codec.AnalyseRequest) -> dict[str, Any]:
     unit = unit_from_request(request.meta, request.frames)
     started = time.perf_counter()
     result = validate_result(unit, model.analyse(unit, request.meta.get("context")))
     model_ms = (time.perf_counter() - started) * 1000
-    return {
+    body = {
         "frames": result.frames,
         "batch": _outcome(result.batch),
         "window": _outcome(result.window),
         "context": result.context,
         "modelMs": round(model_ms, 3),
     }
+    check_result_body(body, len(unit.frames), unit.closes_window)
+    return body
 
 
 class Channel:

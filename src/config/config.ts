@@ -44,16 +44,25 @@ export const configSchema = z.object({
   HEARTBEAT_INTERVAL_MS: int(1000, 300_000).default(15_000).describe('Interval of WebSocket pings; a connection that misses one pong is closed.'),
   AUTH_SECRET: z.string().min(32, 'must be at least 32 characters').optional().describe('HS256 secret for hello tokens. Without it (and without AUTH_JWKS_URL) the server runs in demo mode: no authentication.'),
   AUTH_JWKS_URL: z.url().optional().describe('JWKS URL for RS256/ES256 hello tokens.'),
-  AUTH_AUDIENCE: z.string().optional().describe('Required `aud` of tokens, if set.'),
-  AUTH_ISSUER: z.string().optional().describe('Required `iss` of tokens, if set.'),
+  AUTH_AUDIENCE: z.string().optional().describe('Required `aud` of tokens, if set (a token without it is refused).'),
+  AUTH_ISSUER: z.string().optional().describe('Required `iss` of tokens, if set (a token without it is refused).'),
+  AUTH_MAX_TOKEN_SECONDS: int(60, 31 * 86_400)
+    .default(86_400)
+    .describe('Longest lifetime (`exp` − `iat`, or `exp` − now without `iat`) of a token accepted; a longer-lived one is refused.'),
   ALLOWED_ORIGINS: z.string().default('').describe('Comma-separated exact Origin values allowed to open a stream (empty: any origin). Others get 403 at the upgrade.'),
-  MAX_SESSIONS_PER_USER: int(1, 10_000).default(3).describe('Sessions one user may have attached at once.'),
-  MAX_CONNECTIONS_PER_IP: int(1, 100_000).default(50).describe('WebSocket connections one client address may have open at once; more get 429 at the upgrade.'),
-  UPGRADES_PER_IP_PER_MINUTE: int(1, 100_000).default(120).describe('WebSocket upgrades one client address may make in a minute (burst of a tenth of it); more get 429.'),
+  MAX_SESSIONS_PER_USER: int(1, 10_000)
+    .default(3)
+    .describe('Sessions one user may hold on an instance, attached or waiting to be resumed; a new one past it ends the user\'s longest-detached session, or is refused when all are attached.'),
+  MAX_CONNECTIONS_PER_IP: int(1, 100_000).default(50).describe('WebSocket connections one client address (an IPv6 client\'s /64) may have open at once; more get 429 at the upgrade.'),
+  UPGRADES_PER_IP_PER_MINUTE: int(1, 100_000).default(120).describe('WebSocket upgrades one client address (an IPv6 client\'s /64) may make in a minute (burst of a tenth of it); more get 429.'),
   HTTP_HEADERS_TIMEOUT_MS: int(100, 120_000).default(10_000).describe('Time a client has to send its HTTP request headers (slow-loris guard).'),
-  METRICS_PORT: int(0, 65535).optional().describe('Serve /metrics and /dashboard on this port instead of PORT (and not on PORT).'),
-  METRICS_HOST: z.string().min(1).default('127.0.0.1').describe('Address the METRICS_PORT server listens on.'),
-  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional().describe('Require `Authorization: Bearer <token>` (or `?token=`) for /metrics and /dashboard.'),
+  METRICS_PORT: int(0, 65535).default(9464).describe('Port of the operations listener: /metrics, /dashboard, the detailed /readyz (0: any free port).'),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1').describe('Address of the operations listener. Other than loopback only with METRICS_TOKEN.'),
+  METRICS_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .optional()
+    .describe('Require `Authorization: Bearer <token>` for the operations routes, on both listeners; with it they are served on PORT too.'),
   RESUME_TTL_MS: int(0, 3_600_000).default(120_000).describe('Time a session waits for its client to resume after an unexpected disconnect.'),
   WORKER_START_TIMEOUT_MS: int(1000, 600_000).default(60_000).describe('Time a worker has to load its model and say ready.'),
   WORKER_REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000).describe('Time a worker has to answer one unit before it is killed and replaced.'),
@@ -109,6 +118,12 @@ export class ConfigError extends Error {
   }
 }
 
+/** Whether `host` (an address or `localhost`) is reachable only from this machine. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
+}
+
 const flagToKey = (flag: string) => flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
 
 /** Parse `--port 9000` / `--port=9000` flags into schema keys. */
@@ -144,8 +159,17 @@ export function loadConfig(
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
-  } else if (parsed.data.WINDOW_FRAMES % parsed.data.BATCH_FRAMES !== 0) {
-    problems.push(`WINDOW_FRAMES: ${parsed.data.WINDOW_FRAMES} is not a multiple of BATCH_FRAMES (${parsed.data.BATCH_FRAMES})`);
+  } else {
+    if (parsed.data.WINDOW_FRAMES % parsed.data.BATCH_FRAMES !== 0) {
+      problems.push(`WINDOW_FRAMES: ${parsed.data.WINDOW_FRAMES} is not a multiple of BATCH_FRAMES (${parsed.data.BATCH_FRAMES})`);
+    }
+    // The operations routes tell host names, pids and memory: off loopback, only to whoever has the token.
+    if (!isLoopback(parsed.data.METRICS_HOST) && !parsed.data.METRICS_TOKEN) {
+      problems.push(`METRICS_HOST: ${parsed.data.METRICS_HOST} is not a loopback address; set METRICS_TOKEN to serve the operations routes there`);
+    }
+    if (parsed.data.METRICS_PORT !== 0 && parsed.data.METRICS_PORT === parsed.data.PORT) {
+      problems.push(`METRICS_PORT: must differ from PORT (${parsed.data.PORT})`);
+    }
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   return Object.freeze(parsed.data);

@@ -57,10 +57,12 @@ export class ClockCheck {
       return { ok: false, detail: `captureTs is ${Math.round(skew - offset)} ms away from the session's clock` };
     }
     const last = this.last;
-    // A frame that agrees with the session's clock becomes the reference,
-    // even if it runs backwards: after a clock step back, later frames are
-    // judged against the new clock.
-    this.last = { seq, captureTs };
+    // A frame that agrees with the session's clock and is the newest in seq
+    // becomes the reference, even if it runs backwards: after a clock step
+    // back, later frames are judged against the new clock. A frame behind in
+    // seq does not: one re-sent late and stamped again would otherwise make
+    // the frames after it look as if they ran backwards.
+    if (!last || seq > last.seq) this.last = { seq, captureTs };
     if (last && seq > last.seq && captureTs < last.captureTs - this.reorderToleranceMs) {
       return { ok: false, detail: `captureTs runs ${Math.round(last.captureTs - captureTs)} ms backwards while seq runs forwards` };
     }

@@ -21,6 +21,33 @@ export interface ByeMessage {
 
 export type ControlMessage = HelloMessage | ByeMessage;
 
+/** The fields of `hello.client` that go into the logs, and how long each string may be there. */
+const CLIENT_LOG_STRINGS = ['library', 'version', 'encoder'] as const;
+const CLIENT_LOG_NUMBERS = ['width', 'height'] as const;
+const CLIENT_LOG_MAX_CHARS = 64;
+
+export type ClientLogFields = Partial<Record<(typeof CLIENT_LOG_STRINGS)[number], string> & Record<(typeof CLIENT_LOG_NUMBERS)[number], number>>;
+
+/**
+ * What of `hello.client` is logged: the client library, its version, the
+ * frame size and encoder, each only of its type and cut to a length.
+ * Everything else a client put there (an integrator's user details, or
+ * 16 KiB of anything) stays out of the logs.
+ */
+export function clientLogFields(client: Record<string, unknown> | undefined): ClientLogFields | undefined {
+  if (client === undefined) return undefined;
+  const out: Record<string, string | number> = {};
+  for (const key of CLIENT_LOG_STRINGS) {
+    const v = client[key];
+    if (typeof v === 'string') out[key] = v.slice(0, CLIENT_LOG_MAX_CHARS);
+  }
+  for (const key of CLIENT_LOG_NUMBERS) {
+    const v = client[key];
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 100_000) out[key] = v;
+  }
+  return out;
+}
+
 const optionalString = (v: unknown, max: number): v is string | undefined =>
   v === undefined || (typeof v === 'string' && v.length <= max);
 

@@ -1,8 +1,9 @@
 import type { Config } from '../config/config.js';
-import type { AnalyseMeta, OutcomeBody, ResultBody } from '../ipc/codec.js';
+import type { AnalyseMeta } from '../ipc/codec.js';
+import type { OutcomeBody, ResultBody } from '../ipc/messages.js';
 import type { WorkerPool } from '../ipc/worker-pool.js';
 import { WorkerRequestError } from '../ipc/worker.js';
-import { STATES, type DropReason, type OutboundMessage, type Session, type State } from '../server/session.js';
+import type { DropReason, OutboundMessage, Session } from '../server/session.js';
 import type { Logger } from '../utils/logger.js';
 import { nowMs } from '../utils/timing.js';
 import { errorMessage, type ErrorCode } from './errors.js';
@@ -192,6 +193,8 @@ export class ModelHandler {
     };
     const images = unit.frames.map((f) => f.image);
     const sentAt = nowMs();
+    // The result was checked at the IPC boundary (ipc/messages.ts). Whatever else throws on the way to the
+    // session is a server bug: it costs this unit, never the process (a rejection with no handler would).
     this.pool
       .run(meta, images)
       .then(
@@ -201,6 +204,7 @@ export class ModelHandler {
         },
         (err: unknown) => this.fail(session, unit, err),
       )
+      .catch((err: unknown) => this.logger.error({ event: 'error', sessionId: session.id, seqFrom: unit.seqFrom, err }, 'a unit\'s result could not be delivered'))
       .finally(() => {
         // Settled: the worker has read these frames (or the unit is given up), nothing refers to them now.
         this.budget.free(session, images);
@@ -209,7 +213,8 @@ export class ModelHandler {
         if (session.queue.length > 0 && !session.closed) this.ring.push(session);
         this.onSettled?.(session);
         this.pump();
-      });
+      })
+      .catch((err: unknown) => this.logger.error({ event: 'error', sessionId: session.id, err }, 'settling a unit failed'));
   }
 
   private deliver(session: Session, unit: Unit, result: ResultBody): void {
@@ -250,7 +255,7 @@ export class ModelHandler {
   private sendBatch(session: Session, unit: Unit, outcome: OutcomeBody, analysed: number, frames: ResultBody['frames']): void {
     session.windowAnalysed += analysed;
     if (unit.slots === 0) return; // a unit that only closes the window at the end of a session
-    const state = asState(outcome.state);
+    const state = outcome.state;
     session.recordBatch(outcome.score, state, analysed, unit.slots);
     const message: OutboundMessage = {
       type: 'result',
@@ -280,14 +285,10 @@ export class ModelHandler {
       seqTo: unit.windowSeqTo,
       framesAnalyzed: analysed,
       score: outcome.score,
-      state: asState(outcome.state),
+      state: outcome.state,
       signals: outcome.signals,
       counts: unit.windowCounts,
     });
     this.hooks.onResult?.(session, 'window', unit);
   }
-}
-
-function asState(s: string): State {
-  return (STATES as readonly string[]).includes(s) ? (s as State) : 'unknown';
 }

@@ -8,10 +8,14 @@
  * up as lost and what follows is handed on. What arrives for a seq already
  * handed on is a `duplicate`; for a seq given up as lost, it is `late`.
  *
- * A seq that jumps more than `resyncGap` ahead or behind, or that goes back
- * while its captureTs goes forward (a client that restarted its counter), is
- * a re-sync: whatever is held is handed on and the sequence restarts there,
- * instead of counting millions of lost frames.
+ * A seq that jumps `resyncGap` or more ahead or behind, or a count that
+ * starts again at 0 (a client that restarted its counter: seq 0, further
+ * back than the reorder window, with a captureTs newer than any seen), is a
+ * re-sync: whatever is held is handed on and the sequence restarts there,
+ * instead of counting millions of lost frames. Any other step back is a late
+ * or repeated frame, whatever its captureTs: a client that re-sends a frame
+ * may stamp it again, and taking that for a restart would analyse a stretch
+ * of seqs twice.
  */
 
 export interface Slot<T> {
@@ -138,8 +142,8 @@ export class ReorderBuffer<T> {
   private isResync(slot: Slot<T>, trusted: boolean): boolean {
     const next = this.next!;
     if (slot.seq >= next + this.opts.resyncGap || slot.seq <= next - this.opts.resyncGap) return true;
-    // Behind in seq but ahead of everything in time: the client restarted its count.
-    return trusted && slot.seq < next && slot.captureTs > this.newestCaptureTs && !this.skipped.has(slot.seq);
+    // The count starts again: seq 0 where a late or repeated first frame can no longer be, newer than everything.
+    return trusted && slot.seq === 0 && next > this.opts.maxFrames && slot.captureTs > this.newestCaptureTs && !this.skipped.has(0);
   }
 
   private oldestWait(): number {

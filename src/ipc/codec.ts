@@ -46,25 +46,15 @@ export interface AnalyseMeta {
   context: unknown;
 }
 
-export interface OutcomeBody {
-  score: number | null;
-  state: string;
-  signals: Record<string, unknown>;
-}
-
-export interface ResultBody {
-  frames: Array<Record<string, unknown> & { analysed: boolean }>;
-  batch: OutcomeBody;
-  window: OutcomeBody | null;
-  context: unknown;
-  modelMs: number;
-}
-
+/**
+ * Messages from a worker, as decoded: a JSON body of any shape. Nothing
+ * reads a body before messages.ts has checked it.
+ */
 export type WorkerMessage =
-  | { type: MessageType.Ready; id: number; body: { protocol: number; model: string; version: string; pid: number; python?: string } }
-  | { type: MessageType.InitFailed; id: number; body: { message: string; model?: string } }
-  | { type: MessageType.Result; id: number; body: ResultBody }
-  | { type: MessageType.Error; id: number; body: { code: string; message: string } };
+  | { type: MessageType.Ready; id: number; body: unknown }
+  | { type: MessageType.InitFailed; id: number; body: unknown }
+  | { type: MessageType.Result; id: number; body: unknown }
+  | { type: MessageType.Error; id: number; body: unknown };
 
 export type ServerMessage =
   | { type: MessageType.Analyse; id: number; meta: AnalyseMeta; frames: Buffer[] }
@@ -122,11 +112,12 @@ export function encodeToBuffer(message: Message): Buffer {
   return Buffer.concat(encode(message));
 }
 
-function decodeJson(payload: Buffer, what: string): any {
+function decodeJson(payload: Buffer, what: string): unknown {
   try {
     return JSON.parse(payload.toString('utf8'));
-  } catch (err) {
-    throw new CodecError(`bad JSON in ${what}: ${(err as Error).message}`);
+  } catch {
+    // Not the parser's message: it quotes the bytes, and they are the sender's, not ours to log.
+    throw new CodecError(`bad JSON in ${what} (${payload.length} bytes)`);
   }
 }
 
@@ -167,7 +158,7 @@ export function decodeBody(type: number, id: number, payload: Buffer): Message {
     case MessageType.InitFailed:
     case MessageType.Result:
     case MessageType.Error:
-      return { type, id, body: decodeJson(payload, MessageType[type]) } as WorkerMessage;
+      return { type, id, body: decodeJson(payload, MessageType[type].toUpperCase()) } as WorkerMessage;
     default:
       throw new CodecError(`unknown message type ${type}`);
   }
@@ -178,6 +169,9 @@ export class Decoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
 
+  /** `maxMessageBytes`: a longer message is a corrupt stream (a security limit). */
+  constructor(private readonly maxMessageBytes = MAX_MESSAGE_BYTES) {}
+
   push(chunk: Buffer): Message[] {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
@@ -185,7 +179,7 @@ export class Decoder {
     while (this.buffered >= HEADER_BYTES) {
       const head = this.peek(HEADER_BYTES);
       const length = head.readUInt32BE(0);
-      if (length < HEADER_BYTES - 4 || length > MAX_MESSAGE_BYTES) {
+      if (length < HEADER_BYTES - 4 || length > this.maxMessageBytes) {
         throw new CodecError(`message length ${length} out of range`);
       }
       const total = length + 4;

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { workerEnv } from './worker-env.js';
 
 /** Directory holding the `jipjung_model` package. */
 export const MODEL_DIR = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'model');
@@ -14,9 +15,9 @@ export function pythonCandidates(configured?: string): string[] {
   );
 }
 
-/** True when the interpreter imports OpenCV and numpy. */
+/** True when the interpreter imports OpenCV and numpy (in the environment a worker gets). */
 export function canRunModel(python: string): boolean {
-  const r = spawnSync(python, ['-c', 'import cv2, numpy'], { stdio: 'ignore', timeout: 30_000 });
+  const r = spawnSync(python, ['-c', 'import cv2, numpy'], { stdio: 'ignore', timeout: 30_000, env: workerEnv(process.env, []) });
   return r.status === 0;
 }
 

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../utils/logger.js';
-import type { AnalyseMeta, ResultBody } from './codec.js';
+import type { AnalyseMeta } from './codec.js';
+import type { ResultBody } from './messages.js';
 import { Worker, WorkerRequestError, type WorkerOptions } from './worker.js';
 
 export interface PoolOptions extends Omit<WorkerOptions, 'logger'> {
@@ -29,12 +30,16 @@ interface Job {
  */
 const depthOf = (w: Worker) => (w.modelMsAvg < 1 ? 4 : w.modelMsAvg < 5 ? 2 : 1);
 
-export type RestartCause = 'crash' | 'timeout' | 'start_failed';
+/** Why a worker was replaced: it died, did not answer in time, could not start, or broke the IPC protocol. */
+export const RESTART_CAUSES = ['crash', 'timeout', 'start_failed', 'bad_reply'] as const;
+export type RestartCause = (typeof RESTART_CAUSES)[number];
 
 /**
  * A fixed number of worker slots, each holding one long-lived process that
  * analyses one unit at a time. A worker that dies is replaced; the unit it
- * held is retried once on another worker. Restarts beyond the intensity
+ * held is retried once on another worker. A worker that breaks the IPC
+ * protocol is killed and replaced too, and the unit it answered so is not
+ * retried: it fails as a model error. Restarts beyond the intensity
  * limit (WORKER_MAX_RESTARTS within WORKER_RESTART_WINDOW_MS) back off
  * exponentially, so a model that cannot start does not spin a core.
  *
@@ -47,7 +52,7 @@ export class WorkerPool extends EventEmitter {
   private readonly restarts: number[] = [];
   private consecutiveBackoffs = 0;
   private closing = false;
-  readonly restartCounts: Record<RestartCause, number> = { crash: 0, timeout: 0, start_failed: 0 };
+  readonly restartCounts: Record<RestartCause, number> = { crash: 0, timeout: 0, start_failed: 0, bad_reply: 0 };
 
   constructor(
     private readonly opts: PoolOptions,
@@ -140,7 +145,15 @@ export class WorkerPool extends EventEmitter {
     const worker = new Worker(slot, { ...this.opts, logger: this.logger });
     this.slots[slot] = worker;
     worker.on('exit', (code: number | null, signal: string | null) => {
-      const cause: RestartCause | undefined = this.closing ? undefined : worker.info === null ? 'start_failed' : worker.timedOut ? 'timeout' : 'crash';
+      const cause: RestartCause | undefined = this.closing
+        ? undefined
+        : worker.info === null
+          ? 'start_failed'
+          : worker.timedOut
+            ? 'timeout'
+            : worker.badReply
+              ? 'bad_reply'
+              : 'crash';
       this.logger[this.closing ? 'info' : 'warn'](
         { event: 'worker_exit', worker: slot, workerPid: worker.pid, code, signal, cause, restarts: this.totalRestarts() },
         'worker exited',
@@ -170,7 +183,7 @@ export class WorkerPool extends EventEmitter {
   }
 
   private totalRestarts(): number {
-    return this.restartCounts.crash + this.restartCounts.timeout + this.restartCounts.start_failed;
+    return RESTART_CAUSES.reduce((n, cause) => n + this.restartCounts[cause], 0);
   }
 
   private scheduleRestart(slot: number, cause: RestartCause): void {

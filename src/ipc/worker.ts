@@ -1,11 +1,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import path from 'node:path';
-import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../utils/logger.js';
-import { Decoder, encode, IPC_PROTOCOL_VERSION, MessageType, type AnalyseMeta, type Message, type ResultBody } from './codec.js';
+import { CodecError, Decoder, encode, IPC_PROTOCOL_VERSION, MessageType, type AnalyseMeta, type Message } from './codec.js';
+import {
+  MAX_WORKER_MESSAGE_BYTES,
+  parseError,
+  parseInitFailed,
+  parseReady,
+  parseResult,
+  ReplyError,
+  type ResultBody,
+  type ResultRequest,
+} from './messages.js';
 import { MODEL_DIR } from './python.js';
+import { workerEnv } from './worker-env.js';
 
 export interface WorkerOptions {
   python: string;
@@ -34,23 +43,65 @@ interface Pending {
   resolve: (r: ResultBody) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+  request: ResultRequest;
+}
+
+/** A line of worker output longer than this is cut: a worker printing without newlines must not grow the server's memory. */
+const MAX_OUTPUT_LINE_CHARS = 16 * 1024;
+
+/** Calls `onLine` with each line of `stream`, cut at `maxChars` (the rest of a longer line is dropped). */
+export function eachLine(stream: Readable, maxChars: number, onLine: (line: string) => void): void {
+  let partial = '';
+  let cut = false;
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    const parts = chunk.split('\n');
+    for (let i = 0; i < parts.length; i++) {
+      if (!cut) {
+        partial += parts[i];
+        if (partial.length > maxChars) {
+          onLine(`${partial.slice(0, maxChars)} [line cut at ${maxChars} characters]`);
+          partial = '';
+          cut = true;
+        }
+      }
+      if (i < parts.length - 1) {
+        if (!cut) onLine(partial.endsWith('\r') ? partial.slice(0, -1) : partial);
+        partial = '';
+        cut = false;
+      }
+    }
+  });
+  stream.on('end', () => {
+    if (partial && !cut) onLine(partial);
+  });
 }
 
 /**
  * One Python worker process. Requests go out on fd 3 and answers come back
  * on fd 4; stdout and stderr are logged line by line. Emits `exit` once.
+ *
+ * Every message from the worker is checked (messages.ts) before anything
+ * reads it. A worker that breaks the protocol (a corrupt stream, a body of
+ * the wrong shape, an answer to no request) is not trusted with another
+ * unit: the unit it was answering fails as a model error and the process
+ * is killed, to be replaced by the pool (cause `bad_reply`).
  */
 export class Worker extends EventEmitter {
   readonly slot: number;
   private child: ChildProcess | null = null;
   private input: Writable | null = null;
-  private decoder = new Decoder();
+  private decoder = new Decoder(MAX_WORKER_MESSAGE_BYTES);
   private pending = new Map<number, Pending>();
   private nextId = 1;
   private exited = false;
+  private log: Logger;
+  private starting: { resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | null = null;
   ready = false;
   /** Set when the server killed the process because a request timed out. */
   timedOut = false;
+  /** Set when the server killed the process because it broke the IPC protocol. */
+  badReply = false;
   info: { model: string; version: string; pid: number } | null = null;
 
   constructor(
@@ -59,6 +110,7 @@ export class Worker extends EventEmitter {
   ) {
     super();
     this.slot = slot;
+    this.log = opts.logger.child({ worker: slot });
   }
 
   get pid(): number | undefined {
@@ -77,77 +129,42 @@ export class Worker extends EventEmitter {
     return this.pending.size > 0;
   }
 
-  /** Spawn and wait for READY; rejects on INIT_FAILED, exit or timeout. */
+  /** Spawn and wait for READY; rejects on INIT_FAILED, exit, a malformed message or timeout. */
   start(): Promise<void> {
-    const { python, model, modelOptions, modelPath, logger } = this.opts;
-    const pythonPath = [modelPath, MODEL_DIR, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter);
+    const { python, model, modelOptions, modelPath } = this.opts;
     const child = spawn(python, ['-m', 'jipjung_model.worker', '--model', model, '--options', modelOptions], {
       cwd: MODEL_DIR,
-      env: {
-        ...process.env,
-        PYTHONPATH: pythonPath,
-        PYTHONUNBUFFERED: '1',
-        PYTHONDONTWRITEBYTECODE: '1',
-        OMP_NUM_THREADS: '1',
-        OPENBLAS_NUM_THREADS: '1',
-        MKL_NUM_THREADS: '1',
-      },
+      env: workerEnv(process.env, [modelPath, MODEL_DIR]),
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     });
     this.child = child;
     this.input = child.stdio[3] as Writable;
     const output = child.stdio[4] as Readable;
-    const log = logger.child({ worker: this.slot, workerPid: child.pid });
+    const log = (this.log = this.opts.logger.child({ worker: this.slot, workerPid: child.pid }));
     for (const [stream, level] of [
       [child.stdout!, 'info'],
       [child.stderr!, 'warn'],
     ] as const) {
-      readline.createInterface({ input: stream }).on('line', (line) => log[level]({ event: 'worker_output', stream: level === 'info' ? 'stdout' : 'stderr' }, line));
+      const name = level === 'info' ? 'stdout' : 'stderr';
+      eachLine(stream, MAX_OUTPUT_LINE_CHARS, (line) => log[level]({ event: 'worker_output', stream: name }, line));
     }
     // EPIPE when the child dies mid-write is reported by the exit path.
     this.input.on('error', () => {});
     output.on('error', () => {});
 
     return new Promise<void>((resolve, reject) => {
-      const startTimer = setTimeout(() => {
-        reject(new Error(`worker did not become ready within ${this.opts.startTimeoutMs} ms`));
+      const timer = setTimeout(() => {
+        this.startFailed(new Error(`worker did not become ready within ${this.opts.startTimeoutMs} ms`));
         this.kill();
       }, this.opts.startTimeoutMs);
-      output.on('data', (chunk: Buffer) => {
-        let messages: Message[];
-        try {
-          messages = this.decoder.push(chunk);
-        } catch (err) {
-          log.error({ event: 'error', err }, 'corrupt IPC stream from worker');
-          this.kill();
-          return;
-        }
-        for (const m of messages) {
-          if (m.type === MessageType.Ready && m.body.protocol !== IPC_PROTOCOL_VERSION) {
-            clearTimeout(startTimer);
-            reject(new Error(`worker speaks IPC protocol ${m.body.protocol}, the server ${IPC_PROTOCOL_VERSION}: the model package and the server do not match`));
-            this.kill();
-          } else if (m.type === MessageType.Ready) {
-            clearTimeout(startTimer);
-            this.ready = true;
-            this.info = { model: m.body.model, version: m.body.version, pid: m.body.pid };
-            resolve();
-          } else if (m.type === MessageType.InitFailed) {
-            clearTimeout(startTimer);
-            reject(new Error(`model failed to load: ${m.body.message}`));
-          } else if (m.type === MessageType.Result || m.type === MessageType.Error) {
-            this.settle(m);
-          }
-        }
-      });
+      this.starting = { resolve, reject, timer };
+      output.on('data', (chunk: Buffer) => this.receive(chunk));
       child.on('error', (err) => {
-        clearTimeout(startTimer);
-        reject(err);
+        this.startFailed(err);
         this.onExit(null, null);
       });
       child.on('exit', (code, signal) => {
-        clearTimeout(startTimer);
-        reject(new Error(`worker exited during start-up (code ${code}, signal ${signal})`));
+        this.startFailed(new Error(`worker exited during start-up (code ${code}, signal ${signal})`));
         this.onExit(code, signal);
       });
     });
@@ -166,7 +183,7 @@ export class Worker extends EventEmitter {
         this.timedOut = true;
         this.kill();
       }, this.opts.requestTimeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, timer, request: { frames: frames.length, closesWindow: meta.closesWindow } });
       // One writev for the whole message instead of a write per part.
       this.input!.cork();
       for (const part of encode({ type: MessageType.Analyse, id, meta, frames })) this.input!.write(part);
@@ -189,17 +206,111 @@ export class Worker extends EventEmitter {
     if (!this.exited) this.child?.kill('SIGKILL');
   }
 
+  private receive(chunk: Buffer): void {
+    if (this.badReply) return;
+    let messages: Message[];
+    try {
+      messages = this.decoder.push(chunk);
+    } catch (err) {
+      this.brokeProtocol(err instanceof CodecError ? `corrupt stream: ${err.message}` : `undecodable stream (${(err as Error).name})`);
+      return;
+    }
+    for (const m of messages) {
+      try {
+        this.handle(m);
+      } catch (err) {
+        if (!(err instanceof ReplyError)) throw err;
+        this.brokeProtocol(err.message, m.id);
+      }
+      if (this.badReply) return;
+    }
+  }
+
+  /** One decoded message; throws ReplyError when it is not one the protocol allows here. */
+  private handle(m: Message): void {
+    switch (m.type) {
+      case MessageType.Ready: {
+        if (!this.starting) throw new ReplyError('READY from a worker that is already started');
+        const body = parseReady(m.body);
+        if (body.protocol !== IPC_PROTOCOL_VERSION) {
+          this.startFailed(
+            new Error(`worker speaks IPC protocol ${body.protocol}, the server ${IPC_PROTOCOL_VERSION}: the model package and the server do not match`),
+          );
+          this.kill();
+          return;
+        }
+        this.ready = true;
+        this.info = { model: body.model, version: body.version, pid: body.pid };
+        this.started();
+        return;
+      }
+      case MessageType.InitFailed: {
+        if (!this.starting) throw new ReplyError('INIT_FAILED from a worker that is already started');
+        this.startFailed(new Error(`model failed to load: ${parseInitFailed(m.body).message}`));
+        return;
+      }
+      case MessageType.Result:
+      case MessageType.Error:
+        this.settle(m);
+        return;
+      default:
+        throw new ReplyError(`${MessageType[m.type].toUpperCase()} is not a message a worker sends`);
+    }
+  }
+
   private settle(m: Extract<Message, { type: MessageType.Result | MessageType.Error }>): void {
     const p = this.pending.get(m.id);
-    if (!p) return; // answered after its timeout: already reported
+    if (!p) {
+      if (this.timedOut) return; // answered after its timeout: already reported
+      throw new ReplyError(`${MessageType[m.type].toUpperCase()} for request ${m.id}, which awaits no answer`);
+    }
+    // Checked before the request is settled: a malformed answer fails it as a model error.
+    const outcome = m.type === MessageType.Result ? parseResult(m.body, p.request) : parseError(m.body);
     this.pending.delete(m.id);
     clearTimeout(p.timer);
-    if (m.type === MessageType.Result) {
-      const ms = m.body.modelMs;
-      if (Number.isFinite(ms)) this.modelMsAvg = this.modelMsAvg === Infinity ? ms : 0.9 * this.modelMsAvg + 0.1 * ms;
-      p.resolve(m.body);
+    if ('modelMs' in outcome) {
+      const ms = outcome.modelMs;
+      this.modelMsAvg = this.modelMsAvg === Infinity ? ms : 0.9 * this.modelMsAvg + 0.1 * ms;
+      p.resolve(outcome);
+    } else p.reject(new WorkerRequestError('model', outcome.message));
+  }
+
+  /**
+   * The worker sent what the protocol does not allow. The request it names,
+   * or else the oldest one (a worker answers in order), fails as a model
+   * error; the others fail as a crash when the process exits, and go to
+   * another worker.
+   */
+  private brokeProtocol(reason: string, id?: number): void {
+    if (this.badReply) return;
+    this.badReply = true;
+    this.ready = false;
+    this.log.warn({ event: 'worker_bad_reply', reason }, 'the worker broke the IPC protocol; replacing it');
+    const victim = id !== undefined && this.pending.has(id) ? id : this.pending.keys().next().value;
+    const p = victim === undefined ? undefined : this.pending.get(victim);
+    if (p) {
+      this.pending.delete(victim!);
+      clearTimeout(p.timer);
+      p.reject(new WorkerRequestError('model', `malformed reply from the worker: ${reason}`));
     }
-    else p.reject(new WorkerRequestError('model', m.body.message));
+    this.startFailed(new Error(`malformed message from the worker during start-up: ${reason}`));
+    this.kill();
+  }
+
+  private started(): void {
+    const s = this.starting;
+    if (!s) return;
+    this.starting = null;
+    clearTimeout(s.timer);
+    s.resolve();
+  }
+
+  private startFailed(err: Error): void {
+    const s = this.starting;
+    if (!s) return;
+    this.starting = null;
+    clearTimeout(s.timer);
+    s.reject(err);
   }
 
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {

@@ -21,7 +21,11 @@ export interface AuthOptions {
   jwksUrl?: string;
   audience?: string;
   issuer?: string;
+  /** Longest lifetime of a token accepted, in seconds (default: a day). */
+  maxTokenSeconds?: number;
 }
+
+const DEFAULT_MAX_TOKEN_SECONDS = 86_400;
 
 /** The scope a service token needs to read any session's results. */
 export const SESSIONS_READ_SCOPE = 'sessions:read';
@@ -71,6 +75,13 @@ export class Authenticator {
     }
     if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
       throw new AuthError('the token has no valid sub');
+    }
+    // A stolen token is worth as long as it lives. Measured from when it was issued, or from now when it does
+    // not say (or says the future): a far-off iat must not stretch the limit.
+    const nowS = Date.now() / 1000;
+    const issuedS = typeof payload.iat === 'number' ? Math.min(payload.iat, nowS) : nowS;
+    if ((payload.exp as number) - issuedS > (this.opts.maxTokenSeconds ?? DEFAULT_MAX_TOKEN_SECONDS)) {
+      throw new AuthError('the token lives longer than this server allows');
     }
     const scope = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
     const sid = typeof payload.sid === 'string' && payload.sid.length <= 128 ? payload.sid : undefined;

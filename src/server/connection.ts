@@ -11,6 +11,12 @@ import type { OutboundMessage, Session } from './session.js';
 
 /** Text messages a connection may send in any second. */
 const CONTROL_MESSAGES_PER_SECOND = 20;
+/**
+ * Time a peer that keeps sending after the close began gets to read our
+ * close frame and answer it; then its socket is cut. Long enough for the
+ * close frame (and the error before it) to reach a client that reads.
+ */
+const CLOSE_GRACE_MS = 1000;
 
 export interface ConnectionHost {
   config: Config;
@@ -31,6 +37,12 @@ type State = 'hello' | 'authenticating' | 'open' | 'closed';
 /**
  * One WebSocket connection: the hello handshake (token, resume), then
  * frames and control messages for its session, and the way out.
+ *
+ * Once the close has begun (a fatal error, an abusive session, `bye`, a
+ * drain, whoever began it), nothing the peer sends reaches the session:
+ * it is counted, and reported once on the `connection_close` line, so a
+ * flood costs one log line per reason, not one per message. A peer still
+ * sending after CLOSE_GRACE_MS is cut off (terminate, once).
  */
 export class Connection {
   private state: State = 'hello';
@@ -39,6 +51,10 @@ export class Connection {
   private readonly helloTimer: NodeJS.Timeout;
   private expiryTimer: NodeJS.Timeout | null = null;
   private readonly controlRate = new WindowCounter(1000);
+  /** Messages that arrived after the close began, unread. */
+  private readonly ignored = { frames: 0, texts: 0 };
+  private cutTimer: NodeJS.Timeout | null = null;
+  private terminated = false;
 
   constructor(
     readonly ws: WebSocket,
@@ -60,20 +76,25 @@ export class Connection {
     this.outbox.send(msg);
   }
 
-  /** Send a fatal error and close with its close code. */
+  /** Send a fatal error and close with its close code, once: a connection already closing only counts what comes. */
   fail(code: ErrorCode, message?: string): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.ws.readyState !== this.ws.OPEN) return;
     this.send(errorMessage(code, { message }));
     this.ws.close(errorSpec(code).closeCode ?? 1008, code);
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.ws.readyState !== this.ws.OPEN) {
+      this.ignore(isBinary);
+      return;
+    }
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     if (this.state === 'open' && isBinary) {
       this.host.onFrame(this.session!, buf);
       return;
     }
     if (!isBinary && this.controlRate.add(Date.now()) > CONTROL_MESSAGES_PER_SECOND) {
+      this.host.logger.warn({ event: 'rate_abuse', sessionId: this.session?.id, messages: 'control' }, 'closing a connection that sends too many control messages');
       this.fail('rate_limited', 'too many control messages');
       return;
     }
@@ -129,13 +150,29 @@ export class Connection {
     }
   }
 
+  /** A message that came after the close began: counted, unread; a peer that goes on is cut off after the grace. */
+  private ignore(isBinary: boolean): void {
+    if (isBinary) this.ignored.frames++;
+    else this.ignored.texts++;
+    this.cutTimer ??= setTimeout(() => {
+      this.terminated = true;
+      this.ws.terminate();
+    }, CLOSE_GRACE_MS);
+  }
+
   private onClose(code: number, reason: string): void {
     clearTimeout(this.helloTimer);
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    if (this.cutTimer) clearTimeout(this.cutTimer);
     this.outbox.close();
     const session = this.session;
     this.state = 'closed';
     this.session = null;
+    const { frames, texts } = this.ignored;
+    this.host.logger[frames + texts > 0 ? 'info' : 'debug'](
+      { event: 'connection_close', sessionId: session?.id, closeCode: code, closeReason: reason, ignored: { frames, texts }, terminated: this.terminated },
+      'connection closed',
+    );
     this.host.onClose(session, code, reason);
   }
 }

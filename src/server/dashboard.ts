@@ -281,7 +281,7 @@ export class DashboardFeed {
       workerPids: pids,
       workersReady: s.pool.readyCount,
       workersBusy: s.pool.busyCount,
-      restarts: restarts.crash + restarts.timeout + restarts.start_failed,
+      restarts: Object.values(restarts).reduce((n, c) => n + c, 0),
       loopLagMs: lag,
       queuedUnits: s.models.queuedUnits(),
       budgetUsedBytes: s.budget.used,

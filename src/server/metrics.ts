@@ -17,7 +17,7 @@ import type { FrameBudget } from '../handler/frame-budget.js';
 import type { FrameHandlerHooks } from '../handler/frame-handler.js';
 import type { LoadMonitor } from '../handler/load-monitor.js';
 import type { ModelHandler, ModelHandlerHooks } from '../handler/model-handler.js';
-import type { RestartCause, WorkerPool } from '../ipc/worker-pool.js';
+import { RESTART_CAUSES, type WorkerPool } from '../ipc/worker-pool.js';
 import type { SessionStore } from './session-store.js';
 import { nowMs } from '../utils/timing.js';
 import { readProcessStats, type ProcessStats } from '../utils/process-stats.js';
@@ -47,7 +47,6 @@ const FRAME_REJECTION_CODES: ErrorCode[] = [
   'image_undecodable',
   'timestamp_invalid',
 ];
-const RESTART_CAUSES: RestartCause[] = ['crash', 'timeout', 'start_failed'];
 const RESULT_KINDS = ['batch', 'window'] as const;
 
 /** What the scrape-time figures are read from; given once the instance is built. */

@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { resumeTokenMatches } from './resume-token.js';
 import type { OutboundMessage, Session } from './session.js';
 
 /**
@@ -50,11 +50,15 @@ export class SessionRegistry {
     this.sessions.set(session.id, session);
   }
 
-  /** Sessions of `userId` attached to a connection now. */
-  attachedFor(userId: string): number {
-    let n = 0;
-    for (const s of this.sessions.values()) if (s.userId === userId && s.attached) n++;
-    return n;
+  /**
+   * Sessions `userId` holds here and has not ended: attached, or detached and
+   * waiting for their client. Both cost memory, so both count against the
+   * per-user cap.
+   */
+  heldBy(userId: string): Session[] {
+    const out: Session[] = [];
+    for (const s of this.sessions.values()) if (s.userId === userId && !s.ending) out.push(s);
+    return out;
   }
 
   /**
@@ -65,7 +69,7 @@ export class SessionRegistry {
   claim(id: string, userId: string, resumeToken: string | undefined): Session | null {
     const session = this.sessions.get(id);
     if (!session || session.ending || session.userId !== userId || !resumeToken) return null;
-    if (!sameToken(session.resumeToken, resumeToken)) return null;
+    if (!resumeTokenMatches(session.resumeTokenHash, resumeToken)) return null;
     this.keep(session);
     return session;
   }
@@ -110,12 +114,4 @@ export class SessionRegistry {
     if (timer) clearTimeout(timer);
     this.expiry.delete(session.id);
   }
-}
-
-export const newResumeToken = (): string => randomBytes(24).toString('base64url');
-
-export function sameToken(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }

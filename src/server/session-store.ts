@@ -15,7 +15,10 @@ export interface SessionRecord {
   v: 1;
   id: string;
   userId: string;
-  resumeToken: string;
+  /** SHA-256 (hex) of the resume token; the token itself is never stored. */
+  resumeTokenHash?: string;
+  /** The token itself, in records written before tokens were hashed: still honoured, never written. */
+  resumeToken?: string;
   createdAt: number;
   /** The first seq not yet in a sent result. */
   expectedSeq: number | null;

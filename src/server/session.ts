@@ -4,6 +4,7 @@ import type { ErrorCode } from '../handler/errors.js';
 import { RateLimiter, WindowCounter } from '../handler/rate-limiter.js';
 import { ReorderBuffer } from '../handler/reorder-buffer.js';
 import { UnitBuilder, type FrameEntry, type Unit, type UnitBuilderState } from '../handler/unit-builder.js';
+import { storedTokenHash } from './resume-token.js';
 import type { SessionRecord } from './session-store.js';
 
 /** Why a received frame was not analysed although it passed the checks. */
@@ -98,12 +99,15 @@ export class Session {
   private sendToConnection: (msg: OutboundMessage) => void = () => {};
   disconnect: (code: number, reason: string) => void = () => {};
 
+  /** When the connection went away without `bye` (ms since the epoch), while detached. */
+  detachedAt: number | null = null;
+
   constructor(
     readonly opts: SessionOptions,
     /** Owner, from the client's token (`demo` in demo mode). */
     readonly userId: string,
-    /** Secret the client shows to resume this session. */
-    readonly resumeToken: string,
+    /** SHA-256 (hex) of the secret the client shows to resume this session; replaced at every resume. */
+    public resumeTokenHash: string,
     id: string = randomUUID(),
   ) {
     this.id = id;
@@ -146,6 +150,7 @@ export class Session {
     this.sendToConnection = send;
     this.disconnect = disconnect;
     this.attached = true;
+    this.detachedAt = null;
     const kept = this.undelivered.splice(0);
     if (!replay) return;
     const results = new Map<number, OutboundMessage>();
@@ -159,6 +164,7 @@ export class Session {
 
   detach(): void {
     this.attached = false;
+    this.detachedAt = Date.now();
     this.sendToConnection = () => {};
     this.disconnect = () => {};
   }
@@ -188,7 +194,7 @@ export class Session {
       v: 1,
       id: this.id,
       userId: this.userId,
-      resumeToken: this.resumeToken,
+      resumeTokenHash: this.resumeTokenHash,
       createdAt: this.createdAt,
       expectedSeq: this.checkpoint.expectedSeq,
       accountedSeqs: this.reorder.accountedFrom(this.checkpoint.expectedSeq),
@@ -219,7 +225,7 @@ export class Session {
 
   /** A session going on from its stored record (resumed on this instance). */
   static fromRecord(opts: SessionOptions, r: SessionRecord): Session {
-    const s = new Session(opts, r.userId, r.resumeToken, r.id);
+    const s = new Session(opts, r.userId, storedTokenHash(r) ?? '', r.id);
     (s as { createdAt: number }).createdAt = r.createdAt;
     Object.assign(s.outcomes, r.outcomes, { rejected: { ...r.outcomes.rejected }, dropped: { ...r.outcomes.dropped } });
     Object.assign(s.stateSeconds, r.stateSeconds);

@@ -11,11 +11,18 @@ export const SESSIONS_PATH = '/v1/sessions/';
  * GET /v1/sessions/:id: the session's summary and window results, for the
  * platform, from this instance or, with Redis, from whichever holds it. Readable with a token of the session's own user, or a service
  * token with the `sessions:read` scope; open in demo mode. An unknown
- * session and one the caller may not read get the same 404.
+ * session and one the caller may not read get the same 404; an id that is
+ * not valid percent-encoding, 400.
  */
 export function sessionsRoute(auth: Authenticator, sessions: SessionRegistry, store: SessionStore, options: SessionOptions) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const id = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname.slice(SESSIONS_PATH.length));
+    let id: string;
+    try {
+      id = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname.slice(SESSIONS_PATH.length));
+    } catch {
+      sendJson(res, 400, { error: 'bad_request', message: 'the session id is not valid percent-encoding' });
+      return;
+    }
     let identity;
     try {
       identity = await auth.verify(bearerToken(req.headers.authorization));

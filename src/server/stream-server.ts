@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../config/config.js';
-import type { HelloMessage } from '../handler/control.js';
+import { clientLogFields, type HelloMessage } from '../handler/control.js';
 import { errorSpec, type ErrorCode } from '../handler/errors.js';
 import type { FrameHandler } from '../handler/frame-handler.js';
 import type { ModelHandler } from '../handler/model-handler.js';
@@ -10,7 +10,10 @@ import type { Logger } from '../utils/logger.js';
 import type { LoadMonitor } from '../handler/load-monitor.js';
 import type { Authenticator, Identity } from './auth.js';
 import { Connection } from './connection.js';
-import { newResumeToken, sameToken, type SessionRegistry } from './session-registry.js';
+import { requestUrl } from './http-server.js';
+import { limitKey } from './limit-key.js';
+import { hashResumeToken, newResumeToken, resumeTokenMatches, storedTokenHash } from './resume-token.js';
+import type { SessionRegistry } from './session-registry.js';
 import type { SessionStore } from './session-store.js';
 import { Session, type SessionOptions } from './session.js';
 import { RateLimiter } from '../handler/rate-limiter.js';
@@ -54,6 +57,7 @@ export class StreamServer {
   /** Each session's frames received at the last load check, to count the sessions that send. */
   private readonly receivedAtLoadCheck = new WeakMap<Session, number>();
   private readonly allowedOrigins: Set<string>;
+  /** Open connections by limit key (an IPv4 address, an IPv6 /64). */
   private readonly perAddress = new Map<string, number>();
   private draining = false;
   private readonly drainWaiters: Array<() => void> = [];
@@ -113,7 +117,11 @@ export class StreamServer {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req);
+    if (!url) {
+      refuse(socket, 400, 'Bad Request');
+      return;
+    }
     if (url.pathname !== STREAM_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
@@ -125,7 +133,8 @@ export class StreamServer {
       return;
     }
     const address = this.deps.clientAddress(req);
-    if (!this.upgradeRate(address).take(Date.now()) || (this.perAddress.get(address) ?? 0) >= this.deps.config.MAX_CONNECTIONS_PER_IP) {
+    const key = limitKey(address);
+    if (!this.upgradeRate(key).take(Date.now()) || (this.perAddress.get(key) ?? 0) >= this.deps.config.MAX_CONNECTIONS_PER_IP) {
       this.deps.logger.info({ event: 'upgrade_refused', remoteAddress: address, status: 429 }, 'too many connections from one address');
       refuse(socket, 429, 'Too Many Requests', 'Retry-After: 10\r\n');
       return;
@@ -135,11 +144,11 @@ export class StreamServer {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
+      this.perAddress.set(key, (this.perAddress.get(key) ?? 0) + 1);
       ws.once('close', () => {
-        const n = (this.perAddress.get(address) ?? 1) - 1;
-        if (n > 0) this.perAddress.set(address, n);
-        else this.perAddress.delete(address);
+        const n = (this.perAddress.get(key) ?? 1) - 1;
+        if (n > 0) this.perAddress.set(key, n);
+        else this.perAddress.delete(key);
       });
       this.wss.emit('connection', ws, req);
     });
@@ -177,12 +186,12 @@ export class StreamServer {
     this.closeSession(session, 1006, 'not resumed');
   }
 
-  private upgradeRate(address: string): RateLimiter {
-    let limiter = this.upgradeLimiters.get(address);
+  private upgradeRate(key: string): RateLimiter {
+    let limiter = this.upgradeLimiters.get(key);
     if (!limiter) {
       const perMinute = this.deps.config.UPGRADES_PER_IP_PER_MINUTE;
       limiter = new RateLimiter(perMinute / 60, Math.max(1, Math.ceil(perMinute / 10)));
-      this.upgradeLimiters.set(address, limiter);
+      this.upgradeLimiters.set(key, limiter);
     }
     return limiter;
   }
@@ -228,7 +237,7 @@ export class StreamServer {
 
   private ping(): void {
     // Upgrade limiters of quiet addresses are forgotten, so the map stays small.
-    this.upgradeLimiters = new Map([...this.upgradeLimiters].filter(([address]) => this.perAddress.has(address)));
+    this.upgradeLimiters = new Map([...this.upgradeLimiters].filter(([key]) => this.perAddress.has(key)));
     for (const ws of this.wss.clients) {
       if (!this.alive.has(ws)) {
         ws.terminate();
@@ -274,7 +283,7 @@ export class StreamServer {
     const local = this.sessions.claim(id, identity.userId, resumeToken);
     if (local || this.sessions.has(id)) return local;
     const record = await this.deps.store.load(id);
-    if (!record || record.ended || record.userId !== identity.userId || !resumeToken || !sameToken(record.resumeToken, resumeToken)) return null;
+    if (!record || record.ended || record.userId !== identity.userId || !resumeTokenMatches(storedTokenHash(record), resumeToken)) return null;
     if (this.sessions.has(id)) return this.sessions.claim(id, identity.userId, resumeToken); // raced with another hello
     const session = Session.fromRecord(this.sessionOptions, record);
     this.sessions.add(session);
@@ -295,6 +304,9 @@ export class StreamServer {
     const wanted = hello.sessionId ?? identity.sessionId;
     const claimed = wanted && (!identity.sessionId || identity.sessionId === wanted) ? await this.claim(wanted, identity, hello.resumeToken) : null;
     let session: Session;
+    // Given to the client in the welcome and nowhere else; a resume replaces it, so a token seen once
+    // (a log, a shoulder) is worth nothing after the client's next reconnect.
+    const resumeToken = newResumeToken();
     if (claimed) {
       session = claimed;
       const previous = this.owners.get(session);
@@ -302,11 +314,14 @@ export class StreamServer {
         this.owners.delete(session);
         previous.fail('session_replaced');
       }
+      session.resumeTokenHash = hashResumeToken(resumeToken);
+      // At once, not at the next checkpoint: the next resume may be on another instance.
+      this.deps.store.save(session.toRecord());
     } else {
       if (!this.deps.load.current.accepting) return 'overloaded';
       // In demo mode everyone is the same user: the cap would be a cap on the instance.
-      if (this.deps.auth.mode !== 'demo' && this.sessions.attachedFor(identity.userId) >= config.MAX_SESSIONS_PER_USER) return 'too_many_sessions';
-      session = new Session(this.sessionOptions, identity.userId, newResumeToken());
+      if (this.deps.auth.mode !== 'demo' && !this.makeRoomFor(identity.userId)) return 'too_many_sessions';
+      session = new Session(this.sessionOptions, identity.userId, hashResumeToken(resumeToken));
       this.sessions.add(session);
     }
     this.owners.set(session, connection);
@@ -314,7 +329,7 @@ export class StreamServer {
       type: 'welcome',
       protocol: PROTOCOL_VERSION,
       sessionId: session.id,
-      resumeToken: session.resumeToken,
+      resumeToken,
       resumed: claimed !== null,
       // The resultId the next result will carry: a resuming client knows what it missed.
       nextResultId: session.nextResultId,
@@ -345,11 +360,27 @@ export class StreamServer {
         remoteAddress: clientAddress,
         userAgent: req.headers['user-agent'],
         protocol: PROTOCOL_VERSION,
-        client: hello.client,
+        client: clientLogFields(hello.client),
       },
       claimed ? 'session resumed' : 'session opened',
     );
     return { session, resumed: claimed !== null };
+  }
+
+  /**
+   * Room for one more session of `userId` under MAX_SESSIONS_PER_USER, which
+   * counts detached sessions too (each holds memory for RESUME_TTL_MS): the
+   * user's longest-detached sessions are ended to make it. False when every
+   * session the user holds is attached.
+   */
+  private makeRoomFor(userId: string): boolean {
+    const held = this.sessions.heldBy(userId);
+    const over = held.length - this.deps.config.MAX_SESSIONS_PER_USER + 1;
+    if (over <= 0) return true;
+    const detached = held.filter((s) => !s.attached).sort((a, b) => (a.detachedAt ?? 0) - (b.detachedAt ?? 0));
+    if (detached.length < over) return false;
+    for (const s of detached.slice(0, over)) this.closeSession(s, 1006, 'evicted');
+    return true;
   }
 
   private endSession(session: Session): void {

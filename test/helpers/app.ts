@@ -18,6 +18,8 @@ export interface TestApp {
   app: App;
   url: string;
   base: string;
+  /** Base URL of the operations listener (/metrics, /dashboard, the detailed /readyz). */
+  ops: string;
   /** Every log line the instance wrote, parsed. */
   logs: Array<Record<string, any>>;
   close(): Promise<void>;
@@ -28,9 +30,10 @@ export interface TestApp {
  * objects. Tests stream faster than real time, so the rate limit's burst is
  * opened wide and a session may queue more units; every client connects from
  * 127.0.0.1, so the per-address limits are opened too, unless a test sets them.
+ * The operations listener takes a free port, so that instances run side by side.
  */
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', WORKERS: '2', LOG_LEVEL: 'debug', RATE_BURST_FRAMES: '1000', SESSION_QUEUE_UNITS: '20', UPGRADES_PER_IP_PER_MINUTE: '100000', MAX_CONNECTIONS_PER_IP: '1000', ...env });
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', WORKERS: '2', LOG_LEVEL: 'debug', RATE_BURST_FRAMES: '1000', SESSION_QUEUE_UNITS: '20', UPGRADES_PER_IP_PER_MINUTE: '100000', MAX_CONNECTIONS_PER_IP: '1000', METRICS_PORT: '0', ...env });
   const logs: Array<Record<string, any>> = [];
   let partial = '';
   const sink = new Writable({
@@ -47,6 +50,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     app,
     url: `ws://127.0.0.1:${app.port}/v1/stream`,
     base: `http://127.0.0.1:${app.port}`,
+    ops: `http://127.0.0.1:${app.opsPort}`,
     logs,
     close: () => app.close(),
   };

@@ -73,13 +73,21 @@ export class Instance {
   private proc: ChildProcess | null = null;
   readonly logs: Array<Record<string, any>> = [];
   exited: Promise<number | null> = Promise.resolve(null);
+  /** Port of its operations listener (/metrics, the detailed /readyz), chosen at start. */
+  opsPort = 0;
 
   constructor(
     readonly port: number,
     private readonly env: Record<string, string>,
   ) {}
 
+  /** Base URL of its operations listener. */
+  get ops(): string {
+    return `http://127.0.0.1:${this.opsPort}`;
+  }
+
   async start(): Promise<void> {
+    this.opsPort = this.env.METRICS_PORT ? Number(this.env.METRICS_PORT) : await freePort();
     const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, path.join(ROOT, 'dist', 'main.js')], {
       cwd: ROOT,
       env: {
@@ -94,6 +102,7 @@ export class Instance {
         UPGRADES_PER_IP_PER_MINUTE: '100000',
         MAX_CONNECTIONS_PER_IP: '1000',
         INSTANCE_ID: `test-${this.port}`,
+        METRICS_PORT: String(this.opsPort),
         ...this.env,
       },
       stdio: ['ignore', 'pipe', 'inherit'],
