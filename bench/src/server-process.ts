@@ -76,6 +76,7 @@ export class ServerUnderTest {
   private constructor(
     private readonly child: ChildProcess,
     readonly port: number,
+    readonly opsPort: number,
   ) {
     this.exitPromise = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
@@ -109,12 +110,20 @@ export class ServerUnderTest {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The operations listener (/metrics, /dashboard), on loopback. */
+  get opsBase(): string {
+    return `http://127.0.0.1:${this.opsPort}`;
+  }
+
   static async start(o: ServerOptions): Promise<ServerUnderTest> {
     const port = await freePort();
+    const opsPort = await freePort();
     const env: Record<string, string> = {
       ...(process.env as Record<string, string>),
       ...BENCH_SERVER_ENV,
       PORT: String(port),
+      METRICS_PORT: String(opsPort),
+      METRICS_HOST: '127.0.0.1',
       WORKERS: String(o.workers),
       MODEL: o.model,
       MODEL_OPTIONS: o.modelOptions,
@@ -128,7 +137,7 @@ export class ServerUnderTest {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const server = new ServerUnderTest(child, port);
+    const server = new ServerUnderTest(child, port, opsPort);
     const deadline = Date.now() + (o.startTimeoutMs ?? 120_000);
     while (Date.now() < deadline) {
       if (server.exited) break;
@@ -152,7 +161,7 @@ export class ServerUnderTest {
   /** The Prometheus text of /metrics, or null when it cannot be read. */
   async metrics(): Promise<string | null> {
     try {
-      const res = await fetch(`${this.base}/metrics`);
+      const res = await fetch(`${this.opsBase}/metrics`);
       return res.ok ? await res.text() : null;
     } catch {
       return null;
