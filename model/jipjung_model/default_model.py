@@ -99,13 +99,14 @@ DEFAULTS: dict[str, Any] = {
     # detector places a fresh crop and the mesh runs again (one detector and
     # one mesh pass more, on such frames only).
     "meshJumpDegrees": 8.0,
+    "uprightScore": 0.86,
     "minDecodeWidth": 320,
     "candidateScore": 0.25,
     "maxCandidates": 3,
     "acceptScore": 0.75,
     "trackScore": 0.6,
     "trackGap": 10,
-    "redetectEvery": 5,
+    "redetectEvery": 10,
     # A still face is not re-located: when the tracked face's region of the
     # image differs from where the network last located it by at most
     # stillDifference (mean absolute difference of a 16x16 thumbnail, in
@@ -321,7 +322,11 @@ class ConcentrationModel(Model):
         faces (0.6-0.75 on a crop pass) and FaceMesh places an upright mesh on
         them with flag ~1, but the same crop turned by 180 deg scores higher
         than the face as it is (on the real-face set: by 0.1-0.6, and 0.1-0.6
-        lower for every upright face)."""
+        lower for every upright face). An upright crop score of at least
+        ``uprightScore`` settles it without the turned pass: upside-down faces
+        scored at most 0.82 there, and 95 % of upright faces 0.89 or more."""
+        if upright_score >= self.options["uprightScore"]:
+            return False
         h, w = image.shape[:2]
         x, y, bw, bh = face.box
         turned = Detection(1.0, (w - x - bw, h - y - bh, bw, bh), face.keypoints)
