@@ -154,6 +154,13 @@ class Face(Detection):
     # Upside down: the detector scores the face higher turned by 180 deg. No
     # mesh is run on it (the mesh would place an upright face there anyway).
     inverted: bool = False
+    _pose: dict[str, Any] | None = None
+
+    def pose(self) -> dict[str, Any]:
+        """The mesh's head pose (mesh_pose.head_pose), computed once."""
+        if self._pose is None:
+            self._pose = mesh_pose.head_pose(self.mesh)
+        return self._pose
 
 
 def _from_mesh(points: np.ndarray, flag: float) -> Face:
@@ -285,7 +292,7 @@ class ConcentrationModel(Model):
         """``face``, or the face re-located by the detector and meshed afresh
         when its pose moved by more than meshJumpDegrees since the last frame
         (see DEFAULTS)."""
-        pose = mesh_pose.head_pose(face.mesh)
+        pose = face.pose()
         if pose["yaw"] is None or max(abs(pose["yaw"] - last[0]), abs(pose["pitch"] - last[1])) <= self.options["meshJumpDegrees"]:
             return face
         det = self.detector.refine(image, face)
@@ -492,7 +499,7 @@ class ConcentrationModel(Model):
             if student.mesh is not None:
                 (cx, cy), size, angle = mesh_roi(student.mesh)
                 roi = [cx / w, cy / h, size / w, angle]
-                p = mesh_pose.head_pose(student.mesh)
+                p = student.pose()
                 pose = None if p["yaw"] is None else [round(p["yaw"], 1), round(p["pitch"], 1)]
             new_track = {
                 "box": [x / w, y / h, bw / w, bh / h],
@@ -562,7 +569,7 @@ class ConcentrationModel(Model):
             if student.inverted:
                 pose = {"plausible": False, "yaw": None, "pitch": None, "roll": 180.0}
             else:
-                pose = mesh_pose.head_pose(student.mesh)
+                pose = student.pose()
             entry["posePlausible"] = pose["plausible"]
             entry["roll"] = _r(pose["roll"])
             if pose["plausible"]:
