@@ -231,9 +231,11 @@ def _valid_scan(raw: Any) -> dict[str, Any]:
     the scans found nobody (None: someone was found), and ``rejected``
     candidates, each ``[x, y, w, h, score, seq]`` (box normalised to the
     frame)."""
-    out: dict[str, Any] = {"seq": None, "empty": None, "rejected": []}
+    out: dict[str, Any] = {"seq": None, "empty": None, "rejected": [], "faces": 0}
     if not isinstance(raw, dict):
         return out
+    if isinstance(raw.get("faces"), int) and not isinstance(raw.get("faces"), bool) and 0 <= raw["faces"] <= 64:
+        out["faces"] = raw["faces"]
     for key in ("seq", "empty"):
         if isinstance(raw.get(key), int):
             out[key] = raw[key]
@@ -472,6 +474,7 @@ class ConcentrationModel(Model):
                     faces.append(found)
             if memory is not None:
                 memory["seq"] = seq
+                memory["faces"] = len(faces)
                 memory["rejected"] = rejected[-8:]
                 if faces:
                     memory["empty"] = None
@@ -559,6 +562,11 @@ class ConcentrationModel(Model):
             return entry, track  # keep the track: the face may come back
         faces, student, track, _ = self._find_faces(image, seq, track, memory, fps, grey, still)
         entry["faces"] = len(faces)
+        if student is not None and memory is not None and memory["seq"] is not None \
+                and 0 <= seq - memory["seq"] < o["redetectEvery"]:
+            # Between whole-frame scans only the student is followed: the
+            # others seen by the last scan are still counted until the next.
+            entry["faces"] = max(len(faces), memory["faces"])
         h, w = image.shape[:2]
         pose, centre, eyes = None, 1.0, None
         if student is not None:
