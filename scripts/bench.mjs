@@ -18,7 +18,7 @@ function run(args) {
 
 run([path.join(root, 'scripts', 'start.mjs'), '--prepare-only']);
 const built = path.join(root, 'bench', 'dist', '.tsbuildinfo');
-if (mtime(built) < Math.max(newest(path.join(root, 'bench', 'src')), mtime(path.join(root, 'bench', 'tsconfig.json')), mtime(path.join(root, 'dist', '.tsbuildinfo')))) {
+if (!fs.existsSync(path.join(root, 'bench', 'dist', 'cli.js')) || mtime(built) < Math.max(newest(path.join(root, 'bench', 'src')), mtime(path.join(root, 'bench', 'tsconfig.json')), mtime(path.join(root, 'dist', '.tsbuildinfo')))) {
   process.stderr.write('[jipjung] building the benchmark\n');
   run([path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'bench', 'tsconfig.json')]);
 }
