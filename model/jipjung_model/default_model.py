@@ -210,19 +210,20 @@ def _valid_track(track: Any) -> dict[str, Any] | None:
         return None
     if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[2] <= 0 or box[3] <= 0:
         return None
-    out = {"box": box, "seq": seq, "scanSeq": scan_seq, "roi": None, "inverted": track.get("inverted") is True}
+    roi, pose = _numbers(track.get("roi"), 4), _numbers(track.get("pose"), 2)
+    return {
+        "box": box, "seq": seq, "scanSeq": scan_seq, "inverted": track.get("inverted") is True,
+        "roi": roi if roi is not None and roi[2] > 0 else None, "pose": pose,
+    }
+
+
+def _numbers(raw: Any, n: int) -> list[float] | None:
+    """``raw`` as a list of ``n`` finite floats, or None."""
     try:
-        roi = [float(v) for v in track.get("roi") or ()]
+        v = [float(x) for x in raw or ()]
     except (TypeError, ValueError):
-        roi = []
-    if len(roi) == 4 and all(math.isfinite(v) for v in roi) and roi[2] > 0:
-        out["roi"] = roi
-    try:
-        pose = [float(v) for v in track.get("pose") or ()]
-    except (TypeError, ValueError):
-        pose = []
-    out["pose"] = pose if len(pose) == 2 and all(math.isfinite(v) for v in pose) else None
-    return out
+        return None
+    return v if len(v) == n and all(math.isfinite(x) for x in v) else None
 
 
 def _valid_scan(raw: Any) -> dict[str, Any]:
@@ -290,6 +291,12 @@ class ConcentrationModel(Model):
         r = self.mesh.run(image, centre, size, angle)
         return _from_mesh(r.points, r.flag)
 
+    def _mesh_of(self, image: np.ndarray, det: Detection) -> Face:
+        """The mesh in MediaPipe's crop for a detection (its box x1.5,
+        levelled by its eye keypoints)."""
+        kp = det.keypoints
+        return self._mesh_at(image, *face_roi(det.box, kp[RIGHT_EYE], kp[LEFT_EYE]))
+
     def _after_jump(self, image: np.ndarray, face: Face, last: list[float]) -> Face:
         """``face``, or the face re-located by the detector and meshed afresh
         when its pose moved by more than meshJumpDegrees since the last frame
@@ -300,8 +307,7 @@ class ConcentrationModel(Model):
         det = self.detector.refine(image, face)
         if det.score < self.options["trackScore"]:
             return face
-        kp = det.keypoints
-        again = self._mesh_at(image, *face_roi(det.box, kp[RIGHT_EYE], kp[LEFT_EYE]))
+        again = self._mesh_of(image, det)
         return again if again.score >= self.options["meshTrackScore"] else face
 
     def _with_mesh(self, image: np.ndarray, det: Detection) -> Face:
@@ -310,8 +316,7 @@ class ConcentrationModel(Model):
         verified this face, whatever the mesh's own flag."""
         if isinstance(det, Face) and (det.mesh is not None or det.inverted):
             return det
-        kp = det.keypoints
-        located = self._mesh_at(image, *face_roi(det.box, kp[RIGHT_EYE], kp[LEFT_EYE]))
+        located = self._mesh_of(image, det)
         return Face(det.score, det.box, located.keypoints, located.mesh)
 
     def _verify(self, image: np.ndarray, cand: Detection) -> Face | None:

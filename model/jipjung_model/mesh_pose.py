@@ -41,11 +41,14 @@ from typing import Any
 
 import numpy as np
 
+from .facemesh import LEFT_EYE_INNER, LEFT_EYE_OUTER, RIGHT_EYE_INNER, RIGHT_EYE_OUTER
+
 GEOMETRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "face-geometry")
 
-# Landmark indices used elsewhere (the subject's right eye is on the image's left).
-RIGHT_EYE_OUTER, RIGHT_EYE_INNER, RIGHT_EYE_UPPER, RIGHT_EYE_LOWER = 33, 133, 159, 145
-LEFT_EYE_OUTER, LEFT_EYE_INNER, LEFT_EYE_UPPER, LEFT_EYE_LOWER = 263, 362, 386, 374
+# Landmark indices (the subject's right eye is on the image's left); the eye
+# corners come from facemesh.py, which frames its crops with them.
+RIGHT_EYE_UPPER, RIGHT_EYE_LOWER = 159, 145
+LEFT_EYE_UPPER, LEFT_EYE_LOWER = 386, 374
 NOSE_TIP = 1
 MOUTH_UPPER, MOUTH_LOWER = 13, 14
 RIGHT_CHEEK_EDGE, LEFT_CHEEK_EDGE = 234, 454
