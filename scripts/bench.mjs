@@ -4,12 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const mtime = (p) => (fs.existsSync(p) ? fs.statSync(p).mtimeMs : 0);
-const newest = (dir) =>
-  fs.readdirSync(dir, { withFileTypes: true }).reduce((n, e) => Math.max(n, e.isDirectory() ? newest(path.join(dir, e.name)) : mtime(path.join(dir, e.name))), 0);
+import { mtime, newestUnder as newest, root } from './setup.mjs';
 
 function run(args) {
   const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });

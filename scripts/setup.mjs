@@ -97,9 +97,9 @@ function tail(file, n) {
   return text.trimEnd().split('\n').slice(-n).join('\n');
 }
 
-const mtime = (p) => (fs.existsSync(p) ? fs.statSync(p).mtimeMs : 0);
+export const mtime = (p) => (fs.existsSync(p) ? fs.statSync(p).mtimeMs : 0);
 
-function newestUnder(dir) {
+export function newestUnder(dir) {
   let newest = 0;
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
