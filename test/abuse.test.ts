@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, FORMAT_JPEG } from '../src/handler/frame-header.js';
-import { startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -12,8 +12,7 @@ describe('a flood from one connection', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp({
-      MODEL: 'brightness_model:BrightnessModel',
-      MODEL_PATH: TEST_MODELS,
+      ...BRIGHTNESS_MODEL,
       WORKERS: '1',
       // The defaults: 10 frames of burst, 100 frames over the limit within 10 s close the connection.
       RATE_BURST_FRAMES: '10',

@@ -6,7 +6,7 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { limitKey } from '../src/server/limit-key.js';
-import { startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { waitFor } from './helpers/wait.js';
 
 describe('limitKey', () => {
@@ -38,8 +38,7 @@ describe('per-address limits behind a proxy', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp({
-      MODEL: 'brightness_model:BrightnessModel',
-      MODEL_PATH: TEST_MODELS,
+      ...BRIGHTNESS_MODEL,
       WORKERS: '1',
       TRUSTED_PROXIES: '127.0.0.1',
       MAX_CONNECTIONS_PER_IP: '2',

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_CONTROL_BYTES, parseControl } from '../src/handler/control.js';
-import { scene, startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { scene, startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
 
 const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
@@ -41,7 +41,7 @@ describe('control message parser', () => {
 describe('a live instance fed garbage control messages', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1' });
+    t = await startTestApp({ ...BRIGHTNESS_MODEL, WORKERS: '1' });
   });
   afterAll(() => t.close());
 

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { frame, startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { frame, startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
 
 describe('a model chosen by config', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS });
+    t = await startTestApp({ ...BRIGHTNESS_MODEL });
   });
   afterAll(() => t.close());
 

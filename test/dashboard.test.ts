@@ -8,7 +8,7 @@ import type { Browser } from 'playwright-core';
 import { encodeFrame, FORMAT_JPEG } from '../src/handler/frame-header.js';
 import { bucketQuantile } from '../src/server/dashboard.js';
 import { launchChromium, pageErrors, screenshot } from './browser/browser.js';
-import { frame, startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { frame, startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -18,7 +18,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   [t, browser] = await Promise.all([
-    startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS }),
+    startTestApp({ ...BRIGHTNESS_MODEL }),
     launchChromium({ allowCamera: false }),
   ]);
 });
@@ -162,7 +162,7 @@ describe('GET /dashboard', () => {
 describe('GET /dashboard with METRICS_TOKEN', () => {
   it('asks for the token, then sends it as a header to read its data; the page breaks no rule of its Content-Security-Policy', async () => {
     const token = 'ops-token-0123456789';
-    const guarded = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1', METRICS_TOKEN: token });
+    const guarded = await startTestApp({ ...BRIGHTNESS_MODEL, WORKERS: '1', METRICS_TOKEN: token });
     const page = await browser.newPage();
     try {
       page.setDefaultTimeout(15_000);

@@ -4,7 +4,7 @@ import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FramePool, sizeClass } from '../src/handler/frame-pool.js';
-import { startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient, type Msg } from './helpers/client.js';
 
 const bytes = (n: number, fill: number) => Buffer.alloc(n, fill);
@@ -86,8 +86,7 @@ describe('frames in recycled memory, with real workers', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp({
-      MODEL: 'brightness_model:BrightnessModel',
-      MODEL_PATH: TEST_MODELS,
+      ...BRIGHTNESS_MODEL,
       FPS: '30',
       RATE_BURST_FRAMES: '1000',
       RATE_ABUSE_FRAMES: '100000',

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame } from '../src/handler/frame-header.js';
-import { frame, scene, startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { frame, scene, startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient, type Msg } from './helpers/client.js';
 
 const faces = scene('face');
@@ -160,8 +160,7 @@ describe('rate limit', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp({
-      MODEL: 'brightness_model:BrightnessModel',
-      MODEL_PATH: TEST_MODELS,
+      ...BRIGHTNESS_MODEL,
       RATE_BURST_FRAMES: '10',
       RATE_ABUSE_FRAMES: '40',
     });

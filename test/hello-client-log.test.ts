@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientLogFields } from '../src/handler/control.js';
-import { startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
 
 describe('clientLogFields', () => {
@@ -27,7 +27,7 @@ describe('clientLogFields', () => {
 describe('session_open', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1' });
+    t = await startTestApp({ ...BRIGHTNESS_MODEL, WORKERS: '1' });
   });
   afterAll(() => t.close());
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, TEST_DIR, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { startTestApp, TEST_DIR, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 
 const WEB = path.join(TEST_DIR, '..', 'web');
 
@@ -24,7 +24,7 @@ function directives(csp: string | null): Map<string, string[]> {
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1' });
+  t = await startTestApp({ ...BRIGHTNESS_MODEL, WORKERS: '1' });
 });
 afterAll(() => t?.close());
 

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClockCheck } from '../src/handler/clock.js';
 import { ReorderBuffer, type Slot } from '../src/handler/reorder-buffer.js';
-import { scene, startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { scene, startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
 
 const T0 = 1.7e12;
@@ -52,7 +52,7 @@ describe('a re-sent frame in a live session', () => {
   let t: TestApp;
   const faces = scene('face');
   beforeAll(async () => {
-    t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1' });
+    t = await startTestApp({ ...BRIGHTNESS_MODEL, WORKERS: '1' });
   });
   afterAll(() => t.close());
 

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, FORMAT_JPEG } from '../src/handler/frame-header.js';
 import { createLogger, wantsPretty } from '../src/utils/logger.js';
-import { frame, startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { frame, startTestApp, TEST_MODELS, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -19,7 +19,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8' });
+  t = await startTestApp({ ...BRIGHTNESS_MODEL, TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8' });
 });
 afterAll(async () => {
   await t?.close();

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, FORMAT_JPEG } from '../src/handler/frame-header.js';
 import { readiness } from '../src/server/health.js';
-import { frame, startTestApp, TEST_DIR, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { frame, startTestApp, TEST_DIR, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -52,7 +52,7 @@ const value = (e: Exposition, series: string) => e.samples.get(series) ?? 0;
 const moved = (before: Exposition, after: Exposition, series: string) => value(after, series) - value(before, series);
 
 beforeAll(async () => {
-  t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS });
+  t = await startTestApp({ ...BRIGHTNESS_MODEL });
 });
 afterAll(async () => {
   await t?.close();

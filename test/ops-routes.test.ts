@@ -7,10 +7,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config/config.js';
-import { startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { freePort, Nginx } from './helpers/cluster.js';
 
-const MODEL = { MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1' };
+const MODEL = { ...BRIGHTNESS_MODEL, WORKERS: '1' };
 const TOKEN = 'ops-token-0123456789';
 const OPS_PATHS = ['/metrics', '/dashboard', '/dashboard/data'];
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame } from '../src/handler/frame-header.js';
-import { frame, startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { frame, startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
 
 const face = frame('face.jpg');
@@ -8,7 +8,7 @@ const face = frame('face.jpg');
 describe('client protocol v1', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, HELLO_TIMEOUT_MS: '300' });
+    t = await startTestApp({ ...BRIGHTNESS_MODEL, HELLO_TIMEOUT_MS: '300' });
   });
   afterAll(() => t.close());
 

@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scene, startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { scene, startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
 import { freePort, RedisServer } from './helpers/cluster.js';
 import { waitFor } from './helpers/wait.js';
@@ -24,7 +24,7 @@ describe('resume tokens', () => {
     redis = new RedisServer(await freePort());
     await redis.start();
     client = new Redis(redis.url);
-    t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1', REDIS_URL: redis.url });
+    t = await startTestApp({ ...BRIGHTNESS_MODEL, WORKERS: '1', REDIS_URL: redis.url });
   });
   afterAll(async () => {
     await t?.close();

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scene, startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { scene, startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -37,8 +37,7 @@ describe('authenticated sessions', () => {
   beforeAll(async () => {
     t = await startTestApp({
       AUTH_SECRET: SECRET,
-      MODEL: 'brightness_model:BrightnessModel',
-      MODEL_PATH: TEST_MODELS,
+      ...BRIGHTNESS_MODEL,
       WORKERS: '1',
       MAX_SESSIONS_PER_USER: '2',
       ALLOWED_ORIGINS: 'https://school.example,http://localhost:8080',
@@ -189,8 +188,7 @@ describe('abuse limits', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp({
-      MODEL: 'brightness_model:BrightnessModel',
-      MODEL_PATH: TEST_MODELS,
+      ...BRIGHTNESS_MODEL,
       WORKERS: '1',
       MAX_CONNECTIONS_PER_IP: '4',
       HELLO_TIMEOUT_MS: '300',
@@ -212,7 +210,7 @@ describe('abuse limits', () => {
   });
 
   it('an upgrade storm from one address is refused with 429', async () => {
-    const storm = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1', UPGRADES_PER_IP_PER_MINUTE: '30' });
+    const storm = await startTestApp({ ...BRIGHTNESS_MODEL, WORKERS: '1', UPGRADES_PER_IP_PER_MINUTE: '30' });
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 8; i++) statuses.push(await upgradeStatus(storm.url));
@@ -253,7 +251,7 @@ describe('abuse limits', () => {
 
 describe('operations routes', () => {
   it('/metrics and /dashboard need METRICS_TOKEN, as a header, when it is set', async () => {
-    const t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1', METRICS_TOKEN: 'ops-token-0123456789' });
+    const t = await startTestApp({ ...BRIGHTNESS_MODEL, WORKERS: '1', METRICS_TOKEN: 'ops-token-0123456789' });
     try {
       for (const p of ['/metrics', '/dashboard/data']) expect((await fetch(`${t.base}${p}`)).status, p).toBe(401);
       expect((await fetch(`${t.base}/metrics`, { headers: { authorization: 'Bearer ops-token-0123456789' } })).status).toBe(200);
@@ -268,7 +266,7 @@ describe('operations routes', () => {
   it('with METRICS_PORT they are served on that port only', async () => {
     const { freePort } = await import('./helpers/cluster.js');
     const opsPort = await freePort();
-    const t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1', METRICS_PORT: String(opsPort) });
+    const t = await startTestApp({ ...BRIGHTNESS_MODEL, WORKERS: '1', METRICS_PORT: String(opsPort) });
     try {
       expect((await fetch(`${t.base}/metrics`)).status).toBe(404);
       expect((await fetch(`${t.base}/dashboard`)).status).toBe(404);

@@ -7,7 +7,7 @@
  */
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
+import { startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -23,7 +23,7 @@ const token = (sub: string) =>
 describe('the per-user session cap', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1', AUTH_SECRET: SECRET, MAX_SESSIONS_PER_USER: '2', RESUME_TTL_MS: '60000' });
+    t = await startTestApp({ ...BRIGHTNESS_MODEL, WORKERS: '1', AUTH_SECRET: SECRET, MAX_SESSIONS_PER_USER: '2', RESUME_TTL_MS: '60000' });
   });
   afterAll(() => t.close());
 

@@ -6,12 +6,12 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { startTestApp, TEST_MODELS, type TestApp } from '../helpers/app.js';
+import { startTestApp, type TestApp, BRIGHTNESS_MODEL } from '../helpers/app.js';
 import { launchChromium, makeY4m, pageErrors, screenshot, SocketLog, tempDir } from './browser.js';
 
 type Page = import('playwright-core').Page;
 /** The numpy-only test model on one worker: this test is about the connection, and restarts fast. */
-const SERVER = { MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS, WORKERS: '1' };
+const SERVER = { ...BRIGHTNESS_MODEL, WORKERS: '1' };
 const batchesOf = (page: Page, sessionId: string) =>
   page.evaluate((id) => (window as any).jipjung.results.filter((r: any) => r.kind === 'batch' && r.sessionId === id), sessionId);
 

@@ -9,6 +9,9 @@ import { createLogger } from '../../src/utils/logger.js';
 export const TEST_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const TEST_MODELS = path.join(TEST_DIR, 'models');
 
+/** The fixture model for tests about the server rather than the model: a score from brightness, no network. */
+export const BRIGHTNESS_MODEL = { MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS } as const;
+
 export const frame = (name: string): Buffer => fs.readFileSync(path.join(TEST_DIR, 'fixtures', 'frames', name));
 
 /** The five distinct captures of a still scene ('face' or 'empty'): what a real camera sends. */

@@ -7,7 +7,7 @@ import readline from 'node:readline';
 import WebSocket from 'ws';
 import { encodeFrame, FORMAT_JPEG } from '../../src/handler/frame-header.js';
 import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
-import { TEST_DIR, TEST_MODELS } from './app.js';
+import { TEST_DIR, BRIGHTNESS_MODEL } from './app.js';
 import { waitFor } from './wait.js';
 
 const ROOT = path.resolve(TEST_DIR, '..');
@@ -96,8 +96,7 @@ export class Instance {
         HOST: '127.0.0.1',
         WORKERS: '1',
         LOG_LEVEL: 'info',
-        MODEL: 'brightness_model:BrightnessModel',
-        MODEL_PATH: TEST_MODELS,
+        ...BRIGHTNESS_MODEL,
         TRUSTED_PROXIES: '127.0.0.1',
         UPGRADES_PER_IP_PER_MINUTE: '100000',
         MAX_CONNECTIONS_PER_IP: '1000',
