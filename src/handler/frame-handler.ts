@@ -1,5 +1,6 @@
 import type { Config } from '../config/config.js';
-import type { DropReason, Session } from '../server/session.js';
+import type { DropReason } from './outcomes.js';
+import type { Session } from '../server/session.js';
 import type { Logger } from '../utils/logger.js';
 import { nowMs } from '../utils/timing.js';
 import { errorMessage, errorSpec, type ErrorCode } from './errors.js';

@@ -14,7 +14,7 @@ import type { Counter, Histogram } from 'prom-client';
 import { nowMs } from '../utils/timing.js';
 import { sendJson, type Route } from './http-server.js';
 import type { Metrics, MetricsSources } from './metrics.js';
-import { DROP_REASONS } from './session.js';
+import { DROP_REASONS } from '../handler/outcomes.js';
 
 export const SAMPLE_INTERVAL_MS = 1000;
 /** Ten minutes of samples. */

@@ -22,7 +22,7 @@ import type { SessionStore } from './session-store.js';
 import { nowMs } from '../utils/timing.js';
 import { readProcessStats, type ProcessStats } from '../utils/process-stats.js';
 import type { Route } from './http-server.js';
-import { DROP_REASONS } from './session.js';
+import { DROP_REASONS } from '../handler/outcomes.js';
 
 export const METRICS_PREFIX = 'jipjung_';
 

@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import type { OutboundMessage } from './session.js';
+import type { OutboundMessage } from '../protocol/messages.js';
 
 /**
  * Messages to one client. While the socket has more than `limitBytes`

@@ -2,7 +2,9 @@ import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { UnitBuilderState } from '../handler/unit-builder.js';
 import type { Logger } from '../utils/logger.js';
-import { WINDOWS_KEPT, type FrameOutcomes, type OutboundMessage, type State } from './session.js';
+import type { FrameOutcomes, State } from '../handler/outcomes.js';
+import type { OutboundMessage } from '../protocol/messages.js';
+import { WINDOWS_KEPT } from './session.js';
 
 /**
  * What of a session must outlive its connection and its instance: who owns

@@ -1,33 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { ClockCheck } from '../handler/clock.js';
 import type { ErrorCode } from '../handler/errors.js';
+import type { DropReason, FrameOutcomes, State } from '../handler/outcomes.js';
+import type { OutboundMessage } from '../protocol/messages.js';
 import { RateLimiter, WindowCounter } from '../handler/rate-limiter.js';
 import { ReorderBuffer } from '../handler/reorder-buffer.js';
 import { UnitBuilder, type FrameEntry, type Unit, type UnitBuilderState } from '../handler/unit-builder.js';
 import { storedTokenHash } from './resume-token.js';
 import type { SessionRecord } from './session-store.js';
 
-/** Why a received frame was not analysed although it passed the checks. */
-export const DROP_REASONS = ['duplicate', 'late', 'rate_limited', 'shed', 'model_error', 'session_closed'] as const;
-export type DropReason = (typeof DROP_REASONS)[number];
-
-export interface FrameOutcomes {
-  received: number;
-  analysed: number;
-  /** Frames refused with an error code (sent to the client). */
-  rejected: Partial<Record<ErrorCode, number>>;
-  /** Frames received but not analysed, by reason. */
-  dropped: Partial<Record<DropReason, number>>;
-  /** Seqs never received (not an outcome of a received frame). */
-  lost: number;
-  /** Times the seq was re-synced. */
-  resyncs: number;
-}
-
-export const STATES = ['focused', 'distracted', 'drowsy', 'absent', 'unknown'] as const;
-export type State = (typeof STATES)[number];
-
-export type OutboundMessage = Record<string, unknown> & { type: string };
+export { DROP_REASONS, STATES, type DropReason, type FrameOutcomes, type State } from '../handler/outcomes.js';
+export type { OutboundMessage } from '../protocol/messages.js';
 
 export interface SessionOptions {
   fps: number;
