@@ -13,11 +13,12 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 /**
  * Every Debian package the project uses, in one place (`.ci/run` and the README
  * read it from here too). `model`: what the workers and the install-time model
- * conversion import. `test`: what the browser and multi-instance tests start.
+ * conversion import. `test`: what the browser and multi-instance tests start,
+ * and the model's lint and type check (run under /usr/bin/python3).
  */
 export const SYSTEM_PACKAGES = {
   model: ['python3-opencv', 'python3-numpy', 'python3-onnx'],
-  test: ['chromium', 'firefox-esr', 'nginx-light', 'redis-server', 'fonts-nanum'],
+  test: ['chromium', 'firefox-esr', 'nginx-light', 'redis-server', 'fonts-nanum', 'flake8', 'mypy'],
 };
 
 export const LOG_DIR = path.join(root, '.jipjung');

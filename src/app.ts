@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Config } from './config/config.js';
 import { FrameBudget } from './handler/frame-budget.js';
-import { FrameHandler } from './handler/frame-handler.js';
 import { LoadMonitor } from './handler/load-monitor.js';
-import { ModelHandler } from './handler/model-handler.js';
+import { Scheduler } from './handler/scheduler.js';
+import { Pipelines, type SessionPipeline } from './handler/session-pipeline.js';
 import { UnitAlignment } from './handler/unit-alignment.js';
 import { findPython, MODEL_DIR } from './ipc/python.js';
 import { WorkerPool } from './ipc/worker-pool.js';
@@ -13,7 +13,6 @@ import { createHttpServer, sendJson } from './server/http-server.js';
 import { Authenticator } from './server/auth.js';
 import { withOpsToken } from './server/ops-auth.js';
 import { SessionRegistry } from './server/session-registry.js';
-import type { Session } from './server/session.js';
 import { MemorySessionStore, RedisSessionStore, type SessionStore } from './server/session-store.js';
 import { SESSIONS_PATH, sessionsRoute } from './server/sessions-api.js';
 import { StreamServer } from './server/stream-server.js';
@@ -30,7 +29,7 @@ export interface App {
   store: SessionStore;
   drain(): Promise<void>;
   budget: FrameBudget;
-  models: ModelHandler;
+  scheduler: Scheduler;
   pool: WorkerPool;
   stream: StreamServer;
   metrics: Metrics;
@@ -71,18 +70,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   let draining = false;
   const budget = new FrameBudget(config.FRAME_BUDGET_BYTES);
-  const metrics = new Metrics();
-  const models = new ModelHandler(pool, budget, config, logger, {
-    ...metrics.modelHooks,
-    onUnitDone: (session, unit, timing) => {
-      metrics.modelHooks.onUnitDone(session, unit, timing);
-      logger.debug(
-        { event: 'unit_done', sessionId: session.id, seqFrom: unit.seqFrom, seqTo: unit.seqTo, frames: unit.frames.length, ...timing },
-        'unit analysed',
-      );
-    },
-  });
-  const sessions = new SessionRegistry(config.RESUME_TTL_MS, (session) => stream.expire(session));
+  const scheduler = new Scheduler(
+    pool,
+    budget,
+    { sessionQueueUnits: config.SESSION_QUEUE_UNITS, sessionQueueBytes: config.SESSION_QUEUE_BYTES, maxUnitAgeMs: config.MAX_UNIT_AGE_MS },
+    { logger },
+  );
+  const sessions = new SessionRegistry(config.RESUME_TTL_MS);
   const store: SessionStore = config.REDIS_URL
     ? new RedisSessionStore(config.REDIS_URL, config.SESSION_TTL_MS, config.INSTANCE_ID, logger)
     : new MemorySessionStore(config.SESSION_TTL_MS);
@@ -100,17 +94,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     // Without them a token your issuer signed for another service opens sessions here too.
     logger.warn({ event: 'auth_claims_unchecked', audience: config.AUTH_AUDIENCE ?? null, issuer: config.AUTH_ISSUER ?? null }, 'set AUTH_AUDIENCE and AUTH_ISSUER');
   }
-  const alignment = config.ALIGN_UNITS === 'true' ? new UnitAlignment<Session>((config.BATCH_FRAMES * 1000) / config.FPS) : null;
-  const frames = new FrameHandler(config, models, budget, logger, () => sessions.size, metrics.frameHooks, alignment);
   const load = new LoadMonitor(config.FPS, config.LATENCY_TARGET_MS);
-  const modelInfo = () => {
-    const info = pool.workers().find((w) => w.info)?.info;
-    return info ? { name: info.model, version: info.version } : null;
-  };
-  const ready = () => !draining && pool.readyCount > 0;
-  const trustedProxies = parseTrustedProxies(config.TRUSTED_PROXIES);
-  const clientAddress = (req: http.IncomingMessage) => forwardedClient(req.socket.remoteAddress, req.headers['x-forwarded-for'], trustedProxies);
-  const stream = new StreamServer({ config, logger, sessions, store, auth, clientAddress, frames, models, load, accepting: ready, modelInfo });
   // What /readyz answers: a load balancer stops sending new sessions while any reason holds.
   const readyNow = () =>
     readiness({
@@ -121,23 +105,60 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       budgetLimitBytes: budget.limitBytes,
       maxFrameBytes: config.MAX_FRAME_BYTES,
     });
-  stream.wss.on('connection', () => metrics.countConnection());
-  const observed = {
-    connections: () => stream.connections,
+  const metrics = new Metrics({
     sessions: () => {
       let attached = 0;
       for (const s of sessions.values()) if (s.attached) attached++;
       return { attached, detached: sessions.size - attached };
     },
     pool,
-    models,
+    models: scheduler,
     budget,
     load,
     ready: () => readyNow().ready,
     store,
+  });
+  const alignment = config.ALIGN_UNITS === 'true' ? new UnitAlignment<SessionPipeline>((config.BATCH_FRAMES * 1000) / config.FPS) : null;
+  const pipelines = new Pipelines({
+    config,
+    budget,
+    scheduler,
+    logger,
+    sessions: () => sessions.size,
+    alignment,
+    hooks: {
+      ...metrics.pipelineHooks,
+      onUnitDone: (sessionId, unit, timing) => {
+        metrics.pipelineHooks.onUnitDone(sessionId, unit, timing);
+        logger.debug(
+          { event: 'unit_done', sessionId, seqFrom: unit.seqFrom, seqTo: unit.seqTo, frames: unit.frames.length, ...timing },
+          'unit analysed',
+        );
+      },
+    },
+  });
+  const modelInfo = () => {
+    const info = pool.workers().find((w) => w.info)?.info;
+    return info ? { name: info.model, version: info.version } : null;
   };
-  metrics.watch(observed);
-  const dashboard = new DashboardFeed(metrics, observed);
+  const ready = () => !draining && pool.readyCount > 0;
+  const trustedProxies = parseTrustedProxies(config.TRUSTED_PROXIES);
+  const clientAddress = (req: http.IncomingMessage) => forwardedClient(req.socket.remoteAddress, req.headers['x-forwarded-for'], trustedProxies);
+  const stream = new StreamServer({
+    config,
+    logger,
+    sessions,
+    store,
+    auth,
+    clientAddress,
+    pipelines,
+    scheduler,
+    load,
+    accepting: ready,
+    modelInfo,
+    onConnection: (ws) => metrics.countConnection(ws),
+  });
+  const dashboard = new DashboardFeed(metrics, metrics.sources);
 
   // The operations routes tell host names, pids, memory, the auth mode: served on their own listener
   // (loopback unless METRICS_TOKEN is set, see config.ts), and on PORT only behind METRICS_TOKEN.
@@ -191,7 +212,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     // A port taken: leave nothing running (workers, timers, the other listener) so that the process can exit.
     dashboard.close();
     stream.closeAll(1001, 'start-up failed');
-    frames.close();
+    pipelines.close();
+    scheduler.close();
     for (const srv of [server, opsServer]) if (srv.listening) srv.close();
     await Promise.all([pool.close(), store.close()]);
     throw err;
@@ -210,7 +232,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   return {
     server,
     budget,
-    models,
+    scheduler,
     pool,
     stream,
     metrics,
@@ -226,7 +248,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       draining = true;
       dashboard.close();
       stream.closeAll(1001, 'server shutting down');
-      frames.close();
+      pipelines.close();
+      scheduler.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await new Promise<void>((resolve) => opsServer.close(() => resolve()));
       await Promise.all([pool.close(), store.flush(1000).then(() => store.close())]);

@@ -138,6 +138,7 @@ function makeChart(name, spec) {
   const fromZero = (/** @type {any} */ _u, /** @type {number} */ _min, /** @type {number} */ max) => [0, max > 0 ? max * 1.1 : 1];
   /** @type {Record<string, any>} */
   const scales = { x: { time: true }, y: { range: fromZero } };
+  /** @type {Array<Record<string, any>>} */
   const axes = [{}, { size: 56, values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map((t) => fmt(t, 2)) }];
   if (spec.percentAxis) {
     scales['%'] = { range: [0, 100] };

@@ -9,6 +9,32 @@ export declare const FRAME_HEADER_BYTES: 16;
 export declare const FRAME_VERSION: 1;
 export declare const FORMAT_JPEG: 1;
 export declare const CLIENT_VERSION: string;
+/** The close codes of protocol v1 by name (src/protocol/close-codes.ts). */
+export type CloseCodeName =
+  | 'normal'
+  | 'going_away'
+  | 'abnormal'
+  | 'policy_violation'
+  | 'message_too_big'
+  | 'internal'
+  | 'restart'
+  | 'overloaded'
+  | 'unauthorized'
+  | 'session_replaced'
+  | 'too_many_sessions';
+export interface CloseRule {
+  readonly code: number;
+  /** 'no': retrying cannot help; 'unless_ended': not once the server sent the summary. */
+  readonly retry: 'yes' | 'no' | 'unless_ended';
+  /** The least wait before reconnecting, ms (within `retryCapMs`). */
+  readonly minRetryDelayMs?: number;
+  /** The close reason is JSON whose `retryAfterMs` is the least wait before reconnecting. */
+  readonly retryAfterInReason?: boolean;
+}
+/** What the client does after each close code; codes not listed are retried. */
+export declare const CLOSE_CODES: Readonly<Record<CloseCodeName, CloseRule>>;
+/** The name and rule of a close code, or null for a code the protocol does not name. */
+export declare function closeRule(code: number): (CloseRule & { name: CloseCodeName }) | null;
 /** Close codes after which the client does not reconnect. */
 export declare const NO_RETRY_CLOSE_CODES: readonly number[];
 /** The `retryAfterMs` of a 1012 close reason (JSON), or 0. */
@@ -45,24 +71,37 @@ export interface JipjungClientOptions {
   stopTimeoutMs?: number;
 }
 
+/*
+ * The messages the server sends (protocol v1; docs/protocol.md). Each may
+ * gain fields in a later server: read the ones named here and ignore the
+ * rest. test/protocol-client-types.test.ts checks these against the
+ * server's own types.
+ */
+
 export interface Welcome {
   type: 'welcome';
   protocol: 1;
   sessionId: string;
+  /** Resumes this session on a later connection; every welcome brings a new one. */
+  resumeToken: string;
+  /** The hello's session was resumed (false: a new one was opened). */
+  resumed: boolean;
+  /** The resultId of the next new result; replayed results right after the welcome are below it. */
+  nextResultId: number;
   fps: number;
   batchFrames: number;
   windowFrames: number;
   maxFrameBytes: number;
   model: { name: string; version: string } | null;
-  resumeToken?: string;
-  /** When resuming: the seq the server expects next (optional). */
-  nextSeq?: number;
+  auth: 'secret' | 'jwks' | 'demo';
   [key: string]: unknown;
 }
 
 export interface FrameResult {
-  seq?: number;
-  analysed?: boolean;
+  /** Set by the server. */
+  seq: number;
+  /** False when the frame could not be decoded (an `image_undecodable` error says so). */
+  analysed: boolean;
   /** [x, y, w, h], normalised to the frame sent. */
   box?: [number, number, number, number] | null;
   face?: boolean;
@@ -114,33 +153,126 @@ export interface Signals {
   [key: string]: unknown;
 }
 
-export interface Result {
+/** What became of a result's seq slots. */
+export interface ResultCounts {
+  lost: number;
+  rejected: number;
+  duplicate: number;
+  late: number;
+  rateLimited: number;
+  shed: number;
+}
+
+interface ResultFields {
   type: 'result';
-  kind: 'batch' | 'window';
   resultId: number;
   seqFrom: number;
   seqTo: number;
+  /** Spelled so on the wire. */
   framesAnalyzed: number;
   score: number | null;
   state: State;
   signals: Signals;
-  /** Batch results only. */
-  frames?: FrameResult[];
-  framesShed?: number;
+  counts: ResultCounts;
+  [key: string]: unknown;
+}
+
+export interface BatchResult extends ResultFields {
+  kind: 'batch';
+  /** One entry per frame sent to the model, in seq order; empty for a shed or failed unit. */
+  frames: FrameResult[];
+  /** Batch results replaced on a slow connection so far; absent otherwise. */
+  coalesced?: number;
+}
+
+export interface WindowResult extends ResultFields {
+  kind: 'window';
+}
+
+export type Result = BatchResult | WindowResult;
+
+/** The server's error codes (docs/errors.md). */
+export type ServerErrorCode =
+  | 'hello_required'
+  | 'bad_message'
+  | 'unsupported_version'
+  | 'unsupported_format'
+  | 'frame_too_large'
+  | 'frame_invalid'
+  | 'jpeg_invalid'
+  | 'jpeg_truncated'
+  | 'image_too_large'
+  | 'image_undecodable'
+  | 'timestamp_invalid'
+  | 'rate_limited'
+  | 'model_error'
+  | 'unauthorized'
+  | 'too_many_sessions'
+  | 'session_replaced'
+  | 'overloaded'
+  | 'internal';
+
+export type DropReason = 'duplicate' | 'late' | 'rate_limited' | 'shed' | 'model_error' | 'session_closed';
+
+export interface ServerError {
+  type: 'error';
+  code: ServerErrorCode;
+  message: string;
+  /** The frame it concerns, when its header could be read. */
+  seq?: number;
+  /** A fatal error is followed by a close. */
+  fatal: boolean;
+  [key: string]: unknown;
+}
+
+export interface NoticeMessage {
+  type: 'notice';
+  code: 'rate_limited';
+  fps: number;
+  message: string;
+  [key: string]: unknown;
+}
+
+export interface ThrottleMessage {
+  type: 'throttle';
+  /** Frames a second to send at most from now on. */
+  fps: number;
+  reason: 'overloaded' | 'recovered';
+  [key: string]: unknown;
+}
+
+export interface AlignMessage {
+  type: 'align';
+  /** The next capture, and so every later one, comes this many ms later. */
+  delayMs: number;
   [key: string]: unknown;
 }
 
 export interface Summary {
   type: 'summary';
   sessionId: string;
+  userId: string;
+  durationMs: number;
+  /** framesAnalyzed + framesRejected + framesDropped. */
   framesReceived: number;
   framesAnalyzed: number;
   framesRejected: number;
   framesDropped: number;
+  /** Seqs never received. */
+  framesLost: number;
+  rejected: Partial<Record<ServerErrorCode, number>>;
+  dropped: Partial<Record<DropReason, number>>;
+  resyncs: number;
+  clockSkewMs: number | null;
+  /** Results sent, batch and window. */
+  results: number;
   meanScore: number | null;
-  stateSeconds: Partial<Record<State, number>>;
+  stateSeconds: Record<State, number>;
   [key: string]: unknown;
 }
+
+/** Every message the server sends. */
+export type ServerMessage = Welcome | BatchResult | WindowResult | ServerError | NoticeMessage | ThrottleMessage | AlignMessage | Summary;
 
 export interface ErrorDetail {
   /** Server codes (docs/errors.md) or client codes: camera_denied, camera_not_found, camera_busy, camera_unavailable, camera_error, unreachable, overloaded, policy_violation, message_too_big, unauthorized, closed, bad_url. */
@@ -176,26 +308,14 @@ export interface StateDetail {
   result: Result;
 }
 
-export interface ThrottleDetail {
-  type: 'throttle';
-  fps: number;
-  reason?: string;
+export interface ThrottleDetail extends ThrottleMessage {
   /** The fps the client captures at from now on (0: paused). */
   effectiveFps: number;
 }
 
-export interface AlignDetail {
-  type: 'align';
-  /** The next capture, and so every later one, comes this many ms later. */
-  delayMs: number;
-}
+export type AlignDetail = AlignMessage;
 
-export interface NoticeDetail {
-  type: 'notice';
-  code: string;
-  message: string;
-  [key: string]: unknown;
-}
+export type NoticeDetail = NoticeMessage;
 
 export interface FrameDetail {
   seq: number;

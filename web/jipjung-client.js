@@ -18,10 +18,42 @@ export const FRAME_VERSION = 1;
 export const FORMAT_JPEG = 1;
 export const CLIENT_VERSION = '0.1.0';
 
-/** Close codes after which reconnecting cannot help: policy (hello_required), message too big, unauthorized. */
-export const NO_RETRY_CLOSE_CODES = Object.freeze([1008, 1009, 4401, 4409, 4429]);
-/** 1013 means "try again later": the first retry waits at least this long. */
-const OVERLOADED_MIN_DELAY_MS = 5000;
+/**
+ * The close codes of protocol v1 and whether the client reconnects after each: `retry` is 'no' (retrying
+ * cannot help), 'yes', or 'unless_ended' (not once the server sent the summary). A copy of the server's
+ * table, src/protocol/close-codes.ts (this file is served as it is and cannot import it);
+ * test/protocol-close-codes.test.ts keeps the two equal. Codes not in it are retried.
+ */
+export const CLOSE_CODES = Object.freeze({
+  normal: Object.freeze({ code: 1000, retry: 'unless_ended' }),
+  going_away: Object.freeze({ code: 1001, retry: 'yes' }),
+  abnormal: Object.freeze({ code: 1006, retry: 'yes' }),
+  policy_violation: Object.freeze({ code: 1008, retry: 'no' }),
+  message_too_big: Object.freeze({ code: 1009, retry: 'no' }),
+  internal: Object.freeze({ code: 1011, retry: 'yes' }),
+  restart: Object.freeze({ code: 1012, retry: 'yes', retryAfterInReason: true }),
+  overloaded: Object.freeze({ code: 1013, retry: 'yes', minRetryDelayMs: 5000 }),
+  unauthorized: Object.freeze({ code: 4401, retry: 'no' }),
+  session_replaced: Object.freeze({ code: 4409, retry: 'no' }),
+  too_many_sessions: Object.freeze({ code: 4429, retry: 'no' }),
+});
+
+/**
+ * The name and rule of a close code, or null for a code the protocol does not name.
+ * @param {number} code
+ * @returns {{ name: string, code: number, retry: 'yes' | 'no' | 'unless_ended', minRetryDelayMs?: number, retryAfterInReason?: boolean } | null}
+ */
+export function closeRule(code) {
+  for (const [name, rule] of Object.entries(CLOSE_CODES)) if (rule.code === code) return { name, ...rule };
+  return null;
+}
+
+/** Close codes after which reconnecting cannot help. */
+export const NO_RETRY_CLOSE_CODES = Object.freeze(
+  Object.values(CLOSE_CODES)
+    .filter((rule) => rule.retry === 'no')
+    .map((rule) => rule.code),
+);
 /** A connection that stayed up this long resets the backoff. */
 const STABLE_CONNECTION_MS = 5000;
 /** Capture timestamps kept per session, to place results on a time axis. */
@@ -82,9 +114,9 @@ export function retryAfterOf(reason) {
  * @param {boolean} sessionEnded a summary was received: the server ended the session
  */
 export function shouldReconnect(code, sessionEnded = false) {
-  if (NO_RETRY_CLOSE_CODES.includes(code)) return false;
-  if (code === 1000 && sessionEnded) return false;
-  return true;
+  const rule = closeRule(code);
+  if (!rule) return true;
+  return rule.retry === 'yes' || (rule.retry === 'unless_ended' && !sessionEnded);
 }
 
 /**
@@ -98,6 +130,10 @@ export function defaultStreamUrl(loc = globalThis.location) {
 /**
  * The centred crop of a `vw`×`vh` video that has the aspect ratio of
  * `width`×`height` ("cover"), so that faces are not stretched.
+ * @param {number} vw
+ * @param {number} vh
+ * @param {number} width
+ * @param {number} height
  * @returns {{ sx: number, sy: number, sw: number, sh: number }}
  */
 export function coverCrop(vw, vh, width, height) {
@@ -125,7 +161,10 @@ export class JipjungError extends Error {
   }
 }
 
-/** getUserMedia's DOMException names, as error codes the page can explain. */
+/**
+ * getUserMedia's DOMException names, as error codes the page can explain.
+ * @param {unknown} err
+ */
 function cameraError(err) {
   const name = err && typeof err === 'object' && 'name' in err ? String(err.name) : '';
   const text = err instanceof Error ? err.message : String(err);
@@ -256,7 +295,7 @@ class FrameEncoder {
     }
     this.canvas.getContext('2d').drawImage(video, sx, sy, sw, sh, 0, 0, width, height);
     const blob = await new Promise((resolve, reject) =>
-      this.canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('canvas.toBlob gave no image'))), 'image/jpeg', quality),
+      this.canvas.toBlob((/** @type {Blob | null} */ b) => (b ? resolve(b) : reject(new Error('canvas.toBlob gave no image'))), 'image/jpeg', quality),
     );
     return new Uint8Array(await blob.arrayBuffer());
   }
@@ -597,9 +636,8 @@ export class JipjungClient extends EventTarget {
     this.resumeToken = typeof msg.resumeToken === 'string' ? msg.resumeToken : undefined;
     this.throttleFps = null; // a throttle belongs to the connection it came on
     this.openedAt = Date.now();
-    if (resumed) {
-      if (Number.isInteger(msg.nextSeq)) this.seq = msg.nextSeq;
-    } else {
+    // A resumed session goes on at this client's own seq counter (the server expects it to).
+    if (!resumed) {
       this.seq = 0;
       this.seenResults.clear();
       this.captureTimes.clear();
@@ -654,11 +692,11 @@ export class JipjungClient extends EventTarget {
       this.summaryWaiter?.(this.summary);
       return;
     }
+    const rule = closeRule(code);
     if (!shouldReconnect(code, this.summary !== null)) {
-      /** @type {Record<number, string>} */
-      const codes = { 1008: 'policy_violation', 1009: 'message_too_big', 4401: 'unauthorized', 4409: 'session_replaced', 4429: 'too_many_sessions' };
-      if (code !== 1000) {
-        this.emit('error', { code: codes[code] ?? 'closed', message: `the server closed the connection (${code}${reason ? `: ${reason}` : ''})`, fatal: true, source: 'client', closeCode: code });
+      if (code !== CLOSE_CODES.normal.code) {
+        // The close code's name, for the closes that have an error of their own (unauthorized, session_replaced, …).
+        this.emit('error', { code: rule?.name ?? 'closed', message: `the server closed the connection (${code}${reason ? `: ${reason}` : ''})`, fatal: true, source: 'client', closeCode: code });
       }
       this.started = false;
       this.releaseCamera();
@@ -667,14 +705,14 @@ export class JipjungClient extends EventTarget {
     }
     if (upMs >= STABLE_CONNECTION_MS) this.attempt = 0;
     let delayMs = backoffDelay(this.attempt, { baseMs: this.options.retryBaseMs, capMs: this.options.retryCapMs });
-    if (code === 1013) delayMs = Math.max(delayMs, Math.min(OVERLOADED_MIN_DELAY_MS, this.options.retryCapMs));
-    // A draining server (1012) suggests when to come back, in a JSON reason.
-    if (code === 1012) delayMs = Math.max(delayMs, Math.min(retryAfterOf(reason), this.options.retryCapMs));
+    // "Try again later" (1013) sets a least wait; a draining server (1012) suggests one in a JSON reason.
+    if (rule?.minRetryDelayMs) delayMs = Math.max(delayMs, Math.min(rule.minRetryDelayMs, this.options.retryCapMs));
+    if (rule?.retryAfterInReason) delayMs = Math.max(delayMs, Math.min(retryAfterOf(reason), this.options.retryCapMs));
     this.attempt++;
     this.stats.reconnects++;
     if (!opened) {
       this.emit('error', { code: 'unreachable', message: `the server could not be reached (${code})`, fatal: false, source: 'client', closeCode: code });
-    } else if (code === 1013) {
+    } else if (code === CLOSE_CODES.overloaded.code) {
       this.emit('error', { code: 'overloaded', message: 'the server is overloaded; reconnecting later', fatal: false, source: 'client', closeCode: code });
     }
     this.setStatus('reconnecting', { code, reason, attempt: this.attempt, delayMs });

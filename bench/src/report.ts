@@ -3,10 +3,10 @@
  * accounting (and its arithmetic check), latency, throughput, CPU and
  * memory, and whether the step held the latency target.
  */
+import { counterIncrease, histogramQuantile, parseExposition } from '../../dist/utils/prometheus.js';
 import type { LatencySummary } from './histogram.js';
 import type { LoadResult, SessionOutcome, UnitCounts } from './load-generator.js';
 import type { ProcessUsage, Usage } from './process-sampler.js';
-import { histogramQuantile, parsePrometheus } from './prometheus.js';
 import type { RawResult } from './raw-throughput.js';
 
 /** Where every frame sent ended. sent = analysed + shed + rejected + dropped + lost. */
@@ -246,9 +246,9 @@ export function checkArithmetic(sessions: SessionOutcome[], total: FrameAccounti
 
 export function serverSideFigures(before: string | null, after: string | null): ServerSideFigures | null {
   if (!before || !after) return null;
-  const b = parsePrometheus(before);
-  const a = parsePrometheus(after);
-  const delta = (k: string) => (a.get(k) ?? 0) - (b.get(k) ?? 0);
+  const b = parseExposition(before);
+  const a = parseExposition(after);
+  const delta = (series: string) => counterIncrease(b.samples, a.samples, series);
   const meanMs = (name: string) => {
     const n = delta(`${name}_count`);
     return n > 0 ? r2((delta(`${name}_sum`) / n) * 1000) : null;
@@ -267,10 +267,10 @@ export function serverSideFigures(before: string | null, after: string | null): 
     ipcOverheadMeanMs: ipc !== null && model !== null ? r2(ipc - model) : null,
     endToEndMeanMs: meanMs('jipjung_end_to_end_seconds'),
     // prom-client samples the loop with a 10-ms timer and records each whole interval, timer included.
-    eventLoopLagP99Ms: ms(lagOverTimer(a.get('nodejs_eventloop_lag_p99_seconds'))),
-    frameBudgetUsedMB: mb(a.get('jipjung_frame_budget_used_bytes')),
-    frameBudgetLimitMB: mb(a.get('jipjung_frame_budget_limit_bytes')),
-    throttleFps: a.get('jipjung_throttle_fps') ?? null,
+    eventLoopLagP99Ms: ms(lagOverTimer(a.samples.get('nodejs_eventloop_lag_p99_seconds'))),
+    frameBudgetUsedMB: mb(a.samples.get('jipjung_frame_budget_used_bytes')),
+    frameBudgetLimitMB: mb(a.samples.get('jipjung_frame_budget_limit_bytes')),
+    throttleFps: a.samples.get('jipjung_throttle_fps') ?? null,
   };
 }
 

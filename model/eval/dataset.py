@@ -23,6 +23,7 @@ session would.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
 import cv2
@@ -51,7 +52,7 @@ class Clip:
             roll: float | None = None) -> None:
         start = len(self.frames)
         for i in range(n):
-            self.frames.append(lambda k=start + i: make(k))
+            self.frames.append(partial(make, start + i))
             self.present.append(present)
             self.roll.append(roll)
 

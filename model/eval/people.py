@@ -143,7 +143,7 @@ def conditions_for(subject: Subject, quick: bool = False, only: tuple[str, ...] 
     (the centred clip always runs: it is the lead-in and the reference)."""
     keep = QUICK_CONDITIONS if quick else CONDITIONS
     if only is not None:
-        keep = [c for c in keep if c in only or c == "centred"]
+        keep = tuple(c for c in keep if c in only or c == "centred")
     out = [c for c in CAMERA if c in keep]
     if subject.kind in ("frontal", "selfie"):
         out += [c for c in EYES if c in keep]
@@ -320,7 +320,7 @@ def pose_errors(clip: PersonClip, frames: list[dict], neutral: dict[str, float |
     for t, f in zip(clip.truth, frames):
         if t is None:
             continue
-        e = {"condition": clip.condition, "applied": list(t)}
+        e: dict[str, Any] = {"condition": clip.condition, "applied": list(t)}
         for key, applied in zip(("yaw", "pitch", "roll"), t):
             v, n0 = f.get(key), neutral.get(key)
             e[key] = None if v is None or n0 is None else round(v - n0 - applied, 2)
@@ -370,6 +370,7 @@ def run_subject(model, subject: Subject, quick: bool = False, render_factory=Non
             elif name in EYES:
                 clip = eyes_clip(subject, name)
             else:
+                assert render is not None, "the views were left out above when nothing can re-pose"
                 clip = view_clip(subject, name, render)
             if clip.lead_in:
                 session = lead.branch()

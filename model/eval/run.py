@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import sys
 import time
+from typing import Any
 
 import cv2
 
@@ -77,12 +78,12 @@ def evaluate(options: dict) -> dict:
         for want, have in zip(clip.states, got):
             if want is not None:
                 confusion[want][have] += 1
-        for want, f in zip(clip.present, frames):
-            if want is None or not f.get("usable"):
+        for present, f in zip(clip.present, frames):
+            if present is None or not f.get("usable"):
                 continue
-            if want and f["face"]:
+            if present and f["face"]:
                 tp += 1
-            elif want:
+            elif present:
                 fn += 1
             elif f["face"]:
                 fp += 1
@@ -136,7 +137,8 @@ def print_report(r: dict) -> None:
     for s in STATES:
         row = r["confusion"][s]
         rec = r["recall"][s]
-        print(s.ljust(w) + "".join(str(row[t]).rjust(w) for t in STATES) + ("-" if rec is None else f"{rec:.3f}").rjust(w))
+        recall = "-" if rec is None else f"{rec:.3f}"
+        print(s.ljust(w) + "".join(str(row[t]).rjust(w) for t in STATES) + recall.rjust(w))
     p = r["presence"]
     print(f"\nPresence over frames: precision {p['precision']}, recall {p['recall']} "
           f"(tp {p['tp']}, fp {p['fp']}, fn {p['fn']}, tn {p['tn']})")
@@ -209,9 +211,9 @@ def summarise_people(results: list[dict], wall: float, jobs: int) -> dict:
     results = sorted(results, key=lambda r: rank.get(r["subject"], 10**6))
     conditions: dict[str, dict] = {}
     persons = []
-    errors: dict[str, dict[str, list]] = {}
+    errors: dict[str, dict[str, Any]] = {}
     for r in results:
-        per = {"yaw": [], "pitch": [], "roll": []}
+        per: dict[str, list[float]] = {"yaw": [], "pitch": [], "roll": []}
         for e in r["pose"]:
             c = e["condition"]
             view = errors.setdefault(c, {"yaw": [], "pitch": [], "none": 0})

@@ -24,6 +24,7 @@ import json
 import os
 import statistics
 import time
+from typing import Any
 
 import cv2
 
@@ -79,7 +80,7 @@ def measure(options: dict, runs: int, n_frames: int) -> dict:
     cv2.setNumThreads(1)
     model = ConcentrationModel()
     model.load(options)
-    out = {}
+    out: dict[str, Any] = {}
     for scene, pattern in SCENES.items():
         files = scene_frames(pattern)
         times = [run_session(model, files, n_frames) * 1000 for _ in range(runs)]

@@ -18,7 +18,7 @@ import functools
 import cv2
 import numpy as np
 
-from jipjung_model.blazeface import LEFT_EYE, RIGHT_EYE, SHORT_RANGE, BlazeFace, Detection
+from jipjung_model.blazeface import LEFT_EYE, RIGHT_EYE, SHORT_RANGE, BlazeFace
 from tests.frames import photo
 
 
@@ -60,7 +60,7 @@ def paint_closed_eyes(image: np.ndarray, right: np.ndarray, left: np.ndarray, wh
     angle = float(np.degrees(np.arctan2(ux[1], ux[0])))
     h, w = image.shape[:2]
     out = image.copy()
-    shift = np.float32([[1, 0, -0.5 * d * down[0]], [0, 1, -0.5 * d * down[1]]])  # samples 0.5 d below
+    shift = np.array([[1, 0, -0.5 * d * down[0]], [0, 1, -0.5 * d * down[1]]], np.float32)  # samples 0.5 d below
     cheek = cv2.warpAffine(image, shift, (w, h), borderMode=cv2.BORDER_REFLECT)
     cheek = cv2.GaussianBlur(cheek, (0, 0), 0.03 * d)
     eyes = {"both": (right, left), "right": (right,), "left": (left,)}[which]

@@ -105,4 +105,5 @@ def eye_openness(
     if not math.isfinite(d) or d * reduce < MIN_EYE_DISTANCE:
         return None
     angle = math.atan2(v[1], v[0])
-    return tuple(round(openness(eye_patch(grey, e, d, angle, reduced)), 3) for e in (right_eye, left_eye))
+    right, left = (round(openness(eye_patch(grey, e, d, angle, reduced)), 3) for e in (right_eye, left_eye))
+    return right, left

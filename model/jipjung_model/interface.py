@@ -133,12 +133,13 @@ def validate_result(unit: Unit, result: Any) -> UnitResult:
             raise ModelOutputError(f"{label} is not a UnitOutcome")
         if outcome.state not in STATES:
             raise ModelOutputError(f"{label} state {outcome.state!r} is not one of {STATES}")
-        if outcome.score is not None:
+        score = outcome.score
+        if score is not None:
             # bool is an int to Python but not a number on the wire (src/ipc/messages.ts).
-            if not isinstance(outcome.score, (int, float)) or isinstance(outcome.score, bool) or not math.isfinite(outcome.score):
+            if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
                 raise ModelOutputError(f"{label} score is not a finite number")
-            if not 0 <= outcome.score <= 100:
-                raise ModelOutputError(f"{label} score {outcome.score} is outside 0-100")
+            if not 0 <= score <= 100:
+                raise ModelOutputError(f"{label} score {score} is outside 0-100")
         if not isinstance(outcome.signals, dict):
             raise ModelOutputError(f"{label} signals is not a dict")
     if result.context is not None and not isinstance(result.context, dict):

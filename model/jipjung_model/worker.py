@@ -8,26 +8,26 @@ corrupt the channel. stdout and stderr are read by the server's logger.
 
 from __future__ import annotations
 
-import os
-
-# One worker per core: native thread pools must not fan out, or N workers
-# would fight over the same cores. Set before numpy or OpenCV load.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
 import argparse
 import importlib
 import json
 import math
+import os
 import signal
 import sys
 import time
 import traceback
 from typing import Any
 
-from . import codec
-from .codec import Message, MessageType
-from .interface import STATES, Frame, Model, ModelOutputError, Unit, UnitOutcome, validate_result
+# One worker per core: native thread pools must not fan out, or N workers
+# would fight over the same cores. Set before numpy or OpenCV load, hence
+# before the imports below.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from . import codec  # noqa: E402
+from .codec import Message, MessageType  # noqa: E402
+from .interface import STATES, Frame, Model, ModelOutputError, Unit, UnitOutcome, validate_result  # noqa: E402
 
 READ_CHUNK = 1 << 20
 
@@ -198,7 +198,9 @@ def serve(channel: Channel, model: Model) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jipjung_model.worker")
-    parser.add_argument("--model", default=os.environ.get("JIPJUNG_MODEL", "jipjung_model.default_model:ConcentrationModel"))
+    parser.add_argument(
+        "--model", default=os.environ.get("JIPJUNG_MODEL", "jipjung_model.default_model:ConcentrationModel")
+    )
     parser.add_argument("--options", default=os.environ.get("JIPJUNG_MODEL_OPTIONS", "{}"))
     args = parser.parse_args(argv)
 
@@ -212,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         model.load(options)
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
-        channel.send(Message(MessageType.INIT_FAILED, 0, {"message": f"{type(exc).__name__}: {exc}", "model": args.model}))
+        failure = {"message": f"{type(exc).__name__}: {exc}", "model": args.model}
+        channel.send(Message(MessageType.INIT_FAILED, 0, failure))
         return 1
     import platform
 

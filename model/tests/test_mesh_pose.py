@@ -19,7 +19,9 @@ def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return ry @ rx @ rz
 
 
-def observed(yaw: float, pitch: float, roll: float, scale: float = 9.0, noise: float = 0.0, seed: int = 0) -> np.ndarray:
+def observed(
+    yaw: float, pitch: float, roll: float, scale: float = 9.0, noise: float = 0.0, seed: int = 0
+) -> np.ndarray:
     """The canonical face turned, as FaceMesh would report it in image pixels."""
     model, _, _ = mesh_pose.canonical()
     cam = scale * model @ rotation(yaw, pitch, roll).T + np.array([320.0, -240.0, 0.0])
@@ -38,8 +40,10 @@ class MeshPoseTest(unittest.TestCase):
         self.assertLess(pose["fit"], 1e-9)
 
     def test_recovers_known_rotations(self):
-        for yaw, pitch, roll in [(30, 0, 0), (-45, 0, 0), (0, 40, 0), (0, -20, 0), (0, 0, 25), (20, 30, -10), (-60, -15, 5)]:
-            pose = mesh_pose.head_pose(observed(yaw, pitch, roll, noise=0.3, seed=abs(yaw) + 100 * abs(pitch) + 1000 * abs(roll)))
+        cases = [(30, 0, 0), (-45, 0, 0), (0, 40, 0), (0, -20, 0), (0, 0, 25), (20, 30, -10), (-60, -15, 5)]
+        for yaw, pitch, roll in cases:
+            seed = abs(yaw) + 100 * abs(pitch) + 1000 * abs(roll)
+            pose = mesh_pose.head_pose(observed(yaw, pitch, roll, noise=0.3, seed=seed))
             self.assertAlmostEqual(pose["yaw"], yaw, delta=1.5, msg=(yaw, pitch, roll, pose))
             self.assertAlmostEqual(pose["pitch"], pitch, delta=1.5, msg=(yaw, pitch, roll, pose))
             self.assertAlmostEqual(pose["roll"], roll, delta=1.5, msg=(yaw, pitch, roll, pose))

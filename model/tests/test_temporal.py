@@ -189,7 +189,8 @@ class CalibrationTest(unittest.TestCase):
         self.assertFalse(Tracker(s.options, 5.0, s.state).calibrating)
 
     def test_bad_context(self):
-        for raw in (None, "x", {"state": "bogus", "calib": {"samples": [["a"], [1, 2, 3]], "start": "b"}, "perclos": "12"},
+        for raw in (None, "x",
+                    {"state": "bogus", "calib": {"samples": [["a"], [1, 2, 3]], "start": "b"}, "perclos": "12"},
                     {"calib": {"done": True, "yaw0": "x"}, "last": [1, "a", None]}):
             t = restore(raw)
             self.assertIsNone(t["state"])

@@ -1,25 +1,12 @@
 /**
  * Client control messages (JSON text), pure code. Parsing never throws:
- * anything that is not one of the known messages is `null`.
+ * anything that is not one of the messages of src/protocol/client-messages.ts
+ * is `null`.
  */
+import { clientMessageSchema, MAX_CONTROL_BYTES, type ClientMessage } from '../protocol/client-messages.js';
 
-export const MAX_CONTROL_BYTES = 16 * 1024;
-
-export interface HelloMessage {
-  type: 'hello';
-  token?: string;
-  sessionId?: string;
-  resumeToken?: string;
-  /** The highest resultId the client has (on resume). */
-  lastResultId?: number;
-  client?: Record<string, unknown>;
-}
-
-export interface ByeMessage {
-  type: 'bye';
-}
-
-export type ControlMessage = HelloMessage | ByeMessage;
+export { MAX_CONTROL_BYTES, type ByeMessage, type HelloMessage } from '../protocol/client-messages.js';
+export type ControlMessage = ClientMessage;
 
 /** The fields of `hello.client` that go into the logs, and how long each string may be there. */
 const CLIENT_LOG_STRINGS = ['library', 'version', 'encoder'] as const;
@@ -48,10 +35,8 @@ export function clientLogFields(client: Record<string, unknown> | undefined): Cl
   return out;
 }
 
-const optionalString = (v: unknown, max: number): v is string | undefined =>
-  v === undefined || (typeof v === 'string' && v.length <= max);
-
 export function parseControl(text: string): ControlMessage | null {
+  // Before JSON.parse: the cost of parsing must not grow with what a client chooses to send.
   if (text.length > MAX_CONTROL_BYTES) return null;
   let value: unknown;
   try {
@@ -59,26 +44,9 @@ export function parseControl(text: string): ControlMessage | null {
   } catch {
     return null;
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  const msg = value as Record<string, unknown>;
-  switch (msg.type) {
-    case 'hello': {
-      if (!optionalString(msg.token, 8192) || !optionalString(msg.sessionId, 128) || !optionalString(msg.resumeToken, 256)) {
-        return null;
-      }
-      const client = msg.client;
-      if (client !== undefined && (typeof client !== 'object' || client === null || Array.isArray(client))) return null;
-      const hello: HelloMessage = { type: 'hello' };
-      if (msg.token !== undefined) hello.token = msg.token;
-      if (msg.sessionId !== undefined) hello.sessionId = msg.sessionId;
-      if (msg.resumeToken !== undefined) hello.resumeToken = msg.resumeToken;
-      if (typeof msg.lastResultId === 'number' && Number.isInteger(msg.lastResultId) && msg.lastResultId >= 0) hello.lastResultId = msg.lastResultId;
-      if (client !== undefined) hello.client = client as Record<string, unknown>;
-      return hello;
-    }
-    case 'bye':
-      return { type: 'bye' };
-    default:
-      return null;
-  }
+  const parsed = clientMessageSchema.safeParse(value);
+  if (!parsed.success) return null;
+  const msg = parsed.data;
+  if (msg.type === 'hello' && msg.lastResultId === undefined) delete msg.lastResultId; // ignored, not there
+  return msg;
 }

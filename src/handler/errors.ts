@@ -3,6 +3,7 @@
  * stable (clients match on it) and documented in docs/errors.md;
  * test/errors.test.ts keeps the two in step.
  */
+import { CLOSE_CODES, type CloseCode } from '../protocol/close-codes.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -13,7 +14,7 @@ export interface ErrorSpec {
   logLevel: LogLevel;
   /** Fatal errors end the session with `closeCode`. */
   fatal: boolean;
-  closeCode?: number;
+  closeCode?: CloseCode;
 }
 
 export const ERRORS = {
@@ -21,7 +22,7 @@ export const ERRORS = {
     message: 'the first message must be {"type":"hello"}, sent within the hello timeout',
     logLevel: 'info',
     fatal: true,
-    closeCode: 1008,
+    closeCode: CLOSE_CODES.policy_violation.code,
   },
   bad_message: {
     message: 'the text message is not a valid control message',
@@ -77,7 +78,7 @@ export const ERRORS = {
     message: 'frames were sent far faster than the announced fps for too long',
     logLevel: 'warn',
     fatal: true,
-    closeCode: 1008,
+    closeCode: CLOSE_CODES.policy_violation.code,
   },
   model_error: {
     message: 'the model could not analyse these frames; the session goes on',
@@ -88,31 +89,31 @@ export const ERRORS = {
     message: 'the token is missing, invalid or expired',
     logLevel: 'info',
     fatal: true,
-    closeCode: 4401,
+    closeCode: CLOSE_CODES.unauthorized.code,
   },
   too_many_sessions: {
     message: 'this user already has the most sessions allowed open',
     logLevel: 'info',
     fatal: true,
-    closeCode: 4429,
+    closeCode: CLOSE_CODES.too_many_sessions.code,
   },
   session_replaced: {
     message: 'the session was resumed on another connection',
     logLevel: 'info',
     fatal: true,
-    closeCode: 4409,
+    closeCode: CLOSE_CODES.session_replaced.code,
   },
   overloaded: {
     message: 'the server is overloaded; try again later',
     logLevel: 'warn',
     fatal: true,
-    closeCode: 1013,
+    closeCode: CLOSE_CODES.overloaded.code,
   },
   internal: {
     message: 'an internal error occurred',
     logLevel: 'error',
     fatal: true,
-    closeCode: 1011,
+    closeCode: CLOSE_CODES.internal.code,
   },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -1,2 +1,35 @@
-/** A message the server sends to a client (JSON text frame). */
+/**
+ * The client protocol v1 and the formats around it, in one place: what a
+ * client sends (client-messages.ts), what the server sends
+ * (server-messages.ts), the close codes (close-codes.ts), the session record
+ * instances share (session-record.ts), and what a model worker may answer
+ * (src/ipc/messages.ts, re-exported here). docs/protocol.md describes them.
+ */
+
+/**
+ * A message the server sends to a client (JSON text frame), as sessions
+ * and the outbox pass it around: looser than `ServerMessage`, which says
+ * what each message holds.
+ */
 export type OutboundMessage = Record<string, unknown> & { type: string };
+
+export * from './client-messages.js';
+export * from './server-messages.js';
+export * from './close-codes.js';
+export * from './session-record.js';
+export {
+  MAX_WORKER_MESSAGE_BYTES,
+  MODEL_STATES,
+  parseError,
+  parseInitFailed,
+  parseReady,
+  parseResult,
+  ReplyError,
+  type ErrorBody,
+  type InitFailedBody,
+  type ModelState,
+  type OutcomeBody,
+  type ReadyBody,
+  type ResultBody,
+  type ResultRequest,
+} from '../ipc/messages.js';

@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import { parseControl, type HelloMessage } from '../handler/control.js';
 import { errorMessage, errorSpec, type ErrorCode } from '../handler/errors.js';
 import { WindowCounter } from '../handler/rate-limiter.js';
+import { CLOSE_CODES } from '../protocol/close-codes.js';
 import type { Logger } from '../utils/logger.js';
 import { AuthError, type Authenticator, type Identity } from './auth.js';
 import { Outbox } from './outbox.js';
@@ -80,7 +81,7 @@ export class Connection {
   fail(code: ErrorCode, message?: string): void {
     if (this.state === 'closed' || this.ws.readyState !== this.ws.OPEN) return;
     this.send(errorMessage(code, { message }));
-    this.ws.close(errorSpec(code).closeCode ?? 1008, code);
+    this.ws.close(errorSpec(code).closeCode ?? CLOSE_CODES.policy_violation.code, code);
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
@@ -133,7 +134,7 @@ export class Connection {
     const opened = await this.host.openSession(hello, identity, this);
     if (this.state !== 'authenticating') {
       // The socket closed while the session was being looked up: it waits for its client.
-      if (typeof opened !== 'string') this.host.onClose(opened.session, 1006, 'closed during hello');
+      if (typeof opened !== 'string') this.host.onClose(opened.session, CLOSE_CODES.abnormal.code, 'closed during hello');
       return;
     }
     if (typeof opened === 'string') {

@@ -5,14 +5,14 @@
  * minutes, and served as JSON at `/dashboard/data` to the page in
  * web/dashboard.html, which charts them with uPlot.
  */
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Counter, Histogram } from 'prom-client';
 import { nowMs } from '../utils/timing.js';
+import { bucketQuantile, bucketsIncrease, histogramBuckets, type Bucket } from '../utils/prometheus.js';
 import { sendJson, type Route } from './http-server.js';
+import { fileRoute, packageFile, readFile } from './static-files.js';
 import type { Metrics, MetricsSources } from './metrics.js';
 import { DROP_REASONS } from '../handler/outcomes.js';
 
@@ -77,47 +77,23 @@ interface Totals {
   results: number;
   netIn: number;
   netOut: number;
-  buckets: Record<LatencyName, Array<[number, number]>>;
+  buckets: Record<LatencyName, Bucket[]>;
   serverCpuSeconds: number;
   workerCpu: Array<{ pid: number; cpuSeconds: number } | null>;
 }
 
-/**
- * The q-quantile of the observations in cumulative histogram buckets
- * (`[upper bound, count ≤ bound]`, ascending, +Inf last), interpolated
- * linearly inside the bucket as Prometheus' histogram_quantile does; null
- * without observations. A quantile in the +Inf bucket is the largest
- * finite bound.
- */
-export function bucketQuantile(buckets: Array<[number, number]>, q: number): number | null {
-  const total = buckets.length > 0 ? buckets[buckets.length - 1][1] : 0;
-  if (total <= 0) return null;
-  const rank = q * total;
-  let lower = 0;
-  let below = 0;
-  for (const [le, count] of buckets) {
-    if (count >= rank && count > below) {
-      if (le === Infinity) return lower;
-      return lower + ((le - lower) * (rank - below)) / (count - below);
-    }
-    if (le !== Infinity) lower = le;
-    below = count;
-  }
-  return lower;
-}
-
 const sumOf = async (metric: Counter<string>) => (await metric.get()).values.reduce((n, v) => n + v.value, 0);
 
-async function bucketsOf(h: Histogram<string>): Promise<Array<[number, number]>> {
-  const { values } = await h.get();
-  return values
-    .filter((v) => v.metricName?.endsWith('_bucket'))
-    .map((v): [number, number] => [v.labels.le === '+Inf' ? Infinity : Number(v.labels.le), v.value])
-    .sort((a, b) => a[0] - b[0]);
+/** A histogram's buckets as prom-client holds them, read the way a scrape of /metrics is read. */
+async function bucketsOf(h: Histogram<string>): Promise<Bucket[]> {
+  const { name, values } = await h.get();
+  const parsed = values.map((v) => ({
+    name: v.metricName ?? name,
+    labels: Object.fromEntries(Object.entries(v.labels).map(([k, x]) => [k, String(x)])),
+    value: v.value,
+  }));
+  return histogramBuckets({ parsed }, name);
 }
-
-const diffBuckets = (now: Array<[number, number]>, before: Array<[number, number]>): Array<[number, number]> =>
-  now.map(([le, n], i) => [le, n - (before[i]?.[1] ?? 0)]);
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
@@ -171,21 +147,9 @@ export class DashboardFeed {
 
   /** GET /dashboard (the page), /dashboard/data (JSON) and the charting library's files. */
   routes(webRoot: string): Record<string, Route> {
-    const page = readOrNull(path.join(webRoot, 'dashboard.html'));
-    const require = createRequire(import.meta.url);
-    const asset = (file: string, type: string): Route => {
-      const body = fs.readFileSync(require.resolve(`uplot/dist/${file}`));
-      return (_req, res) => {
-        res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'cache-control': 'public, max-age=3600' });
-        res.end(body);
-      };
-    };
+    const page = readFile(path.join(webRoot, 'dashboard.html'));
     return {
-      '/dashboard': (_req, res) => {
-        if (!page) return sendJson(res, 404, { error: 'not_found' });
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': page.length, 'cache-control': 'no-cache' });
-        res.end(page);
-      },
+      '/dashboard': page ? fileRoute(page) : (_req, res) => sendJson(res, 404, { error: 'not_found' }),
       '/dashboard/data': (req, res) => {
         const since = Number(new URL(req.url ?? '/', 'http://localhost').searchParams.get('since') ?? 0);
         sendJson(res, 200, {
@@ -195,8 +159,8 @@ export class DashboardFeed {
           samples: this.since(Number.isFinite(since) ? since : 0),
         });
       },
-      '/dashboard/uplot.js': asset('uPlot.iife.min.js', 'text/javascript; charset=utf-8'),
-      '/dashboard/uplot.css': asset('uPlot.min.css', 'text/css; charset=utf-8'),
+      '/dashboard/uplot.js': fileRoute(packageFile('uplot/dist/uPlot.iife.min.js')),
+      '/dashboard/uplot.css': fileRoute(packageFile('uplot/dist/uPlot.min.css')),
     };
   }
 
@@ -236,7 +200,7 @@ export class DashboardFeed {
     for (const reason of Object.keys(now.dropped)) droppedBy[reason] = rate(now.dropped[reason], before.dropped[reason] ?? 0);
     const latencyMs = {} as Record<LatencyName, Percentiles>;
     for (const name of LATENCIES) {
-      const window = diffBuckets(now.buckets[name], windowStart.buckets[name]);
+      const window = bucketsIncrease(now.buckets[name], windowStart.buckets[name]);
       const q = (x: number) => {
         const v = bucketQuantile(window, x);
         return v === null ? null : round(v * 1000);
@@ -288,13 +252,5 @@ export class DashboardFeed {
       budgetLimitBytes: s.budget.limitBytes,
       ready: s.ready(),
     };
-  }
-}
-
-function readOrNull(file: string): Buffer | null {
-  try {
-    return fs.readFileSync(file);
-  } catch {
-    return null;
   }
 }

@@ -1,19 +1,7 @@
-import fs from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import path from 'node:path';
+import { directoryFiles, sendFile } from './static-files.js';
 
 export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-};
 
 /**
  * The policy the demo page and the dashboard are written for: every script,
@@ -66,29 +54,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 }
 
 /**
- * Serves the files directly under `root` (no subdirectories, no dotfiles),
- * read once at start-up: the demo page is small and fixed.
- */
-export function staticFiles(root: string): Map<string, { type: string; body: Buffer }> {
-  const files = new Map<string, { type: string; body: Buffer }>();
-  if (!fs.existsSync(root)) return files;
-  for (const name of fs.readdirSync(root)) {
-    const type = CONTENT_TYPES[path.extname(name)];
-    const full = path.join(root, name);
-    if (!type || name.startsWith('.') || !fs.statSync(full).isFile()) continue;
-    files.set(`/${name}`, { type, body: fs.readFileSync(full) });
-  }
-  const index = files.get('/index.html');
-  if (index) files.set('/', index);
-  return files;
-}
-
-/**
  * A small router over node:http: exact paths for GET/HEAD (a key ending in
- * `/*` matches every path below it), then static files.
+ * `/*` matches every path below it), then the files of `webRoot`
+ * (static-files.ts). Every answer carries the security headers.
  */
 export function createHttpServer(routes: Record<string, Route>, webRoot: string, headersTimeoutMs = 10_000): http.Server {
-  const files = staticFiles(webRoot);
+  const files = directoryFiles(webRoot);
   // Slow-loris guard: headers must arrive in time, checked often enough to matter.
   // 16 KiB of headers is plenty for a browser; more is an attack on memory.
   const server = http.createServer(
@@ -121,8 +92,7 @@ export function createHttpServer(routes: Record<string, Route>, webRoot: string,
     }
     const file = files.get(pathname);
     if (file) {
-      res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length, 'cache-control': 'no-cache' });
-      res.end(req.method === 'HEAD' ? undefined : file.body);
+      sendFile(req, res, file);
       return;
     }
     sendJson(res, 404, { error: 'not_found' });

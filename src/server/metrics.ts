@@ -14,9 +14,9 @@ import type { Duplex } from 'node:stream';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ErrorCode } from '../handler/errors.js';
 import type { FrameBudget } from '../handler/frame-budget.js';
-import type { FrameHandlerHooks } from '../handler/frame-handler.js';
 import type { LoadMonitor } from '../handler/load-monitor.js';
-import type { ModelHandler, ModelHandlerHooks } from '../handler/model-handler.js';
+import type { Scheduler } from '../handler/scheduler.js';
+import type { PipelineHooks } from '../handler/session-pipeline.js';
 import { RESTART_CAUSES, type WorkerPool } from '../ipc/worker-pool.js';
 import type { SessionStore } from './session-store.js';
 import { nowMs } from '../utils/timing.js';
@@ -49,13 +49,14 @@ const FRAME_REJECTION_CODES: ErrorCode[] = [
 ];
 const RESULT_KINDS = ['batch', 'window'] as const;
 
-/** What the scrape-time figures are read from; given once the instance is built. */
+/** What the scrape-time figures are read from. */
 export interface MetricsSources {
   /** Open WebSocket connections. */
   connections(): number;
   sessions(): { attached: number; detached: number };
   pool: Pick<WorkerPool, 'size' | 'readyCount' | 'busyCount' | 'restartCounts' | 'workers'>;
-  models: Pick<ModelHandler, 'queuedUnits' | 'oldestWaitMs'>;
+  /** The units waiting for workers. */
+  models: Pick<Scheduler, 'queuedUnits' | 'oldestWaitMs'>;
   budget: Pick<FrameBudget, 'used' | 'limitBytes'>;
   load: Pick<LoadMonitor, 'current'>;
   /** What /readyz answers. */
@@ -74,9 +75,16 @@ const WORKER_STATS_TTL_MS = 250;
 
 const seconds = (ms: number) => Math.max(0, ms) / 1000;
 
+/** A WebSocket, as far as counting it goes. */
+interface Countable {
+  once(event: 'close', listener: () => void): unknown;
+}
+
 export class Metrics {
   readonly registry = new Registry();
-  private sources: MetricsSources | null = null;
+  /** Every source, the open connections (counted here, see `countConnection`) among them. */
+  readonly sources: MetricsSources;
+  private openConnections = 0;
   private readonly sockets = new Set<{ bytesRead: number; bytesWritten: number }>();
   private closedSocketBytes = { read: 0, written: 0 };
   private workerStatsCache: { at: number; stats: WorkerStats[] } | null = null;
@@ -183,7 +191,13 @@ export class Metrics {
     collect: () => this.collectSocketBytes(),
   });
 
-  constructor() {
+  /**
+   * `sources` are read at scrape time; the open connections are counted
+   * here, from `countConnection`, so that the metrics can exist before the
+   * stream server, which reports to them.
+   */
+  constructor(sources: Omit<MetricsSources, 'connections'>) {
+    this.sources = { ...sources, connections: () => this.openConnections };
     collectDefaultMetrics({ register: this.registry });
     for (const code of FRAME_REJECTION_CODES) this.framesRejected.inc({ code }, 0);
     for (const reason of DROP_REASONS) this.framesDropped.inc({ reason }, 0);
@@ -191,44 +205,35 @@ export class Metrics {
     this.scrapeTimeMetrics();
   }
 
-  /** Hooks for the FrameHandler. */
-  readonly frameHooks = {
-    onReceived: (_session, bytes) => {
+  /** Hooks for the sessions' pipelines. */
+  readonly pipelineHooks = {
+    onReceived: (_sessionId, bytes) => {
       this.framesReceived.inc();
       this.frameBytesReceived.inc(bytes);
     },
-    onRejected: (_session, code) => this.framesRejected.inc({ code }),
-    onDropped: (_session, reason, n) => this.framesDropped.inc({ reason }, n),
+    onRejected: (_sessionId, code) => this.framesRejected.inc({ code }),
+    onDropped: (_sessionId, reason, n) => this.framesDropped.inc({ reason }, n),
     onAligned: () => this.aligns.inc(),
-  } satisfies FrameHandlerHooks;
-
-  /** Hooks for the ModelHandler. */
-  readonly modelHooks = {
-    onUnitDone: (_session, _unit, timing) => {
+    onUnitDone: (_sessionId, _unit, timing) => {
       this.units.inc();
       this.queueWait.observe(seconds(timing.queueMs));
       this.ipcRoundTrip.observe(seconds(timing.ipcMs));
       this.modelTime.observe(seconds(timing.modelMs));
     },
-    onResult: (_session, kind, unit) => {
+    onResult: (_sessionId, kind, unit) => {
       this.results.inc({ kind });
       if (kind !== 'batch') return;
       const now = nowMs();
       for (const f of unit.frames) this.endToEnd.observe(seconds(now - f.receivedAt));
     },
-    onDropped: (_session, reason, n) => this.framesDropped.inc({ reason }, n),
-    onAnalysed: (_session, n) => this.framesAnalysed.inc(n),
-    onRejected: (_session, code) => this.framesRejected.inc({ code }),
-  } satisfies ModelHandlerHooks;
+    onAnalysed: (_sessionId, n) => this.framesAnalysed.inc(n),
+  } satisfies PipelineHooks;
 
-  /** Read scrape-time figures from these from now on. */
-  watch(sources: MetricsSources): void {
-    this.sources = sources;
-  }
-
-  /** Count a WebSocket connection. */
-  countConnection(): void {
+  /** Count a WebSocket connection, and it as open until it closes. */
+  countConnection(ws: Countable): void {
     this.connectionsTotal.inc();
+    this.openConnections++;
+    ws.once('close', () => this.openConnections--);
   }
 
   /** Count the bytes of an upgraded (or refused) stream socket, live and after it closes. */
@@ -249,7 +254,7 @@ export class Metrics {
     const now = nowMs();
     if (this.workerStatsCache && now - this.workerStatsCache.at < WORKER_STATS_TTL_MS) return this.workerStatsCache.stats;
     const stats: WorkerStats[] = [];
-    for (const w of this.sources?.pool.workers() ?? []) {
+    for (const w of this.sources.pool.workers()) {
       if (w.pid === undefined) continue;
       const s = readProcessStats(w.pid);
       if (s) stats.push({ ...s, slot: w.slot, busy: w.busy });
@@ -290,8 +295,7 @@ export class Metrics {
         help,
         registers: this.r,
         collect() {
-          const s = metrics.sources;
-          if (s) this.set(read(s));
+          this.set(read(metrics.sources));
         },
       });
     gauge('connections', 'Open WebSocket connections on the stream endpoint.', (s) => s.connections());
@@ -301,8 +305,7 @@ export class Metrics {
       labelNames: ['state'],
       registers: this.r,
       collect() {
-        const s = metrics.sources?.sessions();
-        if (!s) return;
+        const s = metrics.sources.sessions();
         this.set({ state: 'attached' }, s.attached);
         this.set({ state: 'detached' }, s.detached);
       },
@@ -316,8 +319,8 @@ export class Metrics {
       labelNames: ['cause'],
       registers: this.r,
       collect() {
-        const counts = metrics.sources?.pool.restartCounts;
-        for (const cause of RESTART_CAUSES) setCounter(this, counts?.[cause] ?? 0, { cause });
+        const counts = metrics.sources.pool.restartCounts;
+        for (const cause of RESTART_CAUSES) setCounter(this, counts[cause], { cause });
       },
     });
     new Counter({

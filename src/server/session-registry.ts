@@ -1,11 +1,6 @@
 import { resumeTokenMatches } from './resume-token.js';
 import type { OutboundMessage, Session } from './session.js';
 
-/**
- * The sessions this instance holds: attached to a connection, or detached
- * after an unexpected disconnect and waiting up to `resumeTtlMs` for the
- * client to come back with its `resumeToken`.
- */
 /** What stays of a session after it ended, for GET /v1/sessions/:id. */
 export interface EndedSession {
   id: string;
@@ -19,16 +14,17 @@ export interface EndedSession {
 const ENDED_KEPT = 1000;
 const ENDED_TTL_MS = 60 * 60 * 1000;
 
+/**
+ * The sessions this instance holds: attached to a connection, or detached
+ * after an unexpected disconnect and waiting up to `resumeTtlMs` for the
+ * client to come back with its `resumeToken`.
+ */
 export class SessionRegistry {
   private readonly sessions = new Map<string, Session>();
   private readonly expiry = new Map<string, NodeJS.Timeout>();
   private readonly ended = new Map<string, EndedSession>();
 
-  constructor(
-    private readonly resumeTtlMs: number,
-    /** Called when a detached session expires unclaimed. */
-    private readonly onExpire: (session: Session) => void,
-  ) {}
+  constructor(private readonly resumeTtlMs: number) {}
 
   get size(): number {
     return this.sessions.size;
@@ -74,13 +70,13 @@ export class SessionRegistry {
     return session;
   }
 
-  /** The connection went away without `bye`: keep the session for a while. */
-  detach(session: Session): void {
+  /** The connection went away without `bye`: keep the session for a while, then forget it and call `expire`. */
+  detach(session: Session, expire: (session: Session) => void): void {
     this.keep(session);
     const timer = setTimeout(() => {
       this.expiry.delete(session.id);
       this.remove(session);
-      this.onExpire(session);
+      expire(session);
     }, this.resumeTtlMs);
     timer.unref();
     this.expiry.set(session.id, timer);

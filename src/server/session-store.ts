@@ -1,45 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
-import type { UnitBuilderState } from '../handler/unit-builder.js';
 import type { Logger } from '../utils/logger.js';
-import type { FrameOutcomes, State } from '../handler/outcomes.js';
 import type { OutboundMessage } from '../protocol/messages.js';
+import { checkSessionRecord, type SessionRecord } from '../protocol/session-record.js';
 import { WINDOWS_KEPT } from './session.js';
 
-/**
- * What of a session must outlive its connection and its instance: who owns
- * it, where its seq and units stand, the model's context, its result
- * history and the results its client may not have received. Saved after
- * every answered unit (a checkpoint: everything before `expectedSeq` is in
- * a sent result) and at drain.
- */
-export interface SessionRecord {
-  v: 1;
-  id: string;
-  userId: string;
-  /** SHA-256 (hex) of the resume token; the token itself is never stored. */
-  resumeTokenHash?: string;
-  /** The token itself, in records written before tokens were hashed: still honoured, never written. */
-  resumeToken?: string;
-  createdAt: number;
-  /** The first seq not yet in a sent result. */
-  expectedSeq: number | null;
-  /** Later seqs whose outcome is already counted (refused, lost): not to be counted lost again. */
-  accountedSeqs: number[];
-  builder: UnitBuilderState | null;
-  context: unknown;
-  nextResultId: number;
-  windowAnalysed: number;
-  outcomes: FrameOutcomes;
-  stateSeconds: Record<State, number>;
-  scoreSum: number;
-  scoreFrames: number;
-  /** The latest results, redelivered on resume (the client drops resultIds it has). */
-  recent: OutboundMessage[];
-  windows: OutboundMessage[];
-  ended: boolean;
-  updatedAt: number;
-}
+export { SESSION_RECORD_VERSION, type SessionRecord } from '../protocol/session-record.js';
 
 export interface StoreStatus {
   kind: 'memory' | 'redis';
@@ -58,6 +24,7 @@ export interface SessionStore extends EventEmitter {
   readonly kind: 'memory' | 'redis';
   status(): StoreStatus;
   save(record: SessionRecord): void;
+  /** The session's record, or null: none, expired, or one that fails its check (src/protocol/session-record.ts). */
   load(id: string): Promise<SessionRecord | null>;
   /** Tell the other instances that this one now holds the session. */
   announceTakeover(id: string): void;
@@ -66,13 +33,51 @@ export interface SessionStore extends EventEmitter {
   close(): Promise<void>;
 }
 
+/** Sessions whose unreadable record was already reported: enough to keep a retrying client from filling the log. */
+const REFUSED_REMEMBERED = 1000;
+
+/**
+ * Checks what a store read before a session goes on from it. A record that
+ * fails (another version, corrupt) is no record: the client gets a new
+ * session rather than one resumed from garbage. Each session's refusal is
+ * logged once, however often its client asks for it again.
+ */
+class RecordGate {
+  private readonly reported = new Set<string>();
+
+  constructor(
+    private readonly store: 'memory' | 'redis',
+    private readonly logger: Logger | undefined,
+  ) {}
+
+  pass(id: string, value: unknown): SessionRecord | null {
+    const checked = checkSessionRecord(value);
+    if (checked.ok && checked.record.id === id) return checked.record;
+    this.refuse(id, checked.ok ? 'the record is of another session' : checked.reason);
+    return null;
+  }
+
+  refuse(id: string, reason: string): void {
+    if (this.reported.has(id)) return;
+    this.reported.add(id);
+    if (this.reported.size > REFUSED_REMEMBERED) this.reported.delete(this.reported.values().next().value!);
+    this.logger?.warn({ event: 'session_record_refused', store: this.store, sessionId: id, reason }, 'stored session record ignored: the session cannot be resumed from it');
+  }
+}
+
 /** The embedded store: one instance, records in memory with a TTL. */
 export class MemorySessionStore extends EventEmitter implements SessionStore {
   readonly kind = 'memory' as const;
   private readonly records = new Map<string, SessionRecord>();
+  private readonly gate: RecordGate;
 
-  constructor(private readonly ttlMs: number) {
+  /** Records are checked here too, so that a session that would not resume from Redis does not resume from memory either. */
+  constructor(
+    private readonly ttlMs: number,
+    logger?: Logger,
+  ) {
     super();
+    this.gate = new RecordGate('memory', logger);
   }
 
   status(): StoreStatus {
@@ -91,7 +96,7 @@ export class MemorySessionStore extends EventEmitter implements SessionStore {
 
   async load(id: string): Promise<SessionRecord | null> {
     const r = this.records.get(id);
-    return r && Date.now() - r.updatedAt < this.ttlMs ? r : null;
+    return r && Date.now() - r.updatedAt < this.ttlMs ? this.gate.pass(id, r) : null;
   }
 
   announceTakeover(): void {}
@@ -108,6 +113,15 @@ const WINDOWS_PREFIX = 'jipjung:windows:';
 const TAKEOVER_CHANNEL = 'jipjung:takeover';
 /** How often pending records are retried while Redis is away. */
 const RETRY_INTERVAL_MS = 500;
+
+/** The decoded value, or undefined for text that is not JSON. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
 
 const resultIdOf = (msg: OutboundMessage): number => (typeof msg.resultId === 'number' ? msg.resultId : -1);
 
@@ -145,6 +159,7 @@ export class RedisSessionStore extends EventEmitter implements SessionStore {
   private readonly windowsWritten = new Map<string, { resultId: number; at: number }>();
   private readonly timer: NodeJS.Timeout;
   private healthy = false;
+  private readonly gate: RecordGate;
 
   constructor(
     url: string,
@@ -153,6 +168,7 @@ export class RedisSessionStore extends EventEmitter implements SessionStore {
     private readonly logger: Logger,
   ) {
     super();
+    this.gate = new RecordGate('redis', logger);
     const options = {
       lazyConnect: false,
       enableOfflineQueue: false,
@@ -207,21 +223,40 @@ export class RedisSessionStore extends EventEmitter implements SessionStore {
     const waiting = this.pending.get(id);
     if (waiting) return waiting;
     if (!this.healthy) return null;
+    let raw: string | null;
+    let list: string[];
     try {
-      const [[, raw], [, list]] = (await this.redis
+      [[, raw], [, list]] = (await this.redis
         .multi()
         .get(KEY_PREFIX + id)
         .lrange(WINDOWS_PREFIX + id, 0, -1)
         .exec()) as [[Error | null, string | null], [Error | null, string[]]];
-      if (!raw) return null;
-      const record = JSON.parse(raw) as SessionRecord;
-      record.windows = uniqueWindows((list ?? []).map((w) => JSON.parse(w) as OutboundMessage));
-      const lastWindow = record.windows.at(-1);
-      this.windowsWritten.set(id, { resultId: lastWindow ? resultIdOf(lastWindow) : -1, at: Date.now() });
-      return record;
     } catch {
+      return null; // Redis did not answer: the health events report that, not every load
+    }
+    if (!raw) return null;
+    const value = parseJson(raw);
+    if (value === undefined) {
+      this.gate.refuse(id, 'the record is not JSON');
       return null;
     }
+    const windows: unknown[] = [];
+    for (const [i, w] of (list ?? []).entries()) {
+      const window = parseJson(w);
+      if (window === undefined) {
+        this.gate.refuse(id, `window ${i} of ${list.length} is not JSON`);
+        return null;
+      }
+      windows.push(window);
+    }
+    // The window history is kept beside the record (see the class comment): checked as part of it.
+    const whole = typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...value, windows } : value;
+    const record = this.gate.pass(id, whole);
+    if (!record) return null;
+    record.windows = uniqueWindows(record.windows);
+    const lastWindow = record.windows.at(-1);
+    this.windowsWritten.set(id, { resultId: lastWindow ? resultIdOf(lastWindow) : -1, at: Date.now() });
+    return record;
   }
 
   announceTakeover(id: string): void {

@@ -4,10 +4,10 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../config/config.js';
 import { clientLogFields, type HelloMessage } from '../handler/control.js';
 import { errorSpec, type ErrorCode } from '../handler/errors.js';
-import type { FrameHandler } from '../handler/frame-handler.js';
-import type { ModelHandler } from '../handler/model-handler.js';
-import type { Logger } from '../utils/logger.js';
 import type { LoadMonitor } from '../handler/load-monitor.js';
+import type { Scheduler } from '../handler/scheduler.js';
+import type { Pipelines } from '../handler/session-pipeline.js';
+import type { Logger } from '../utils/logger.js';
 import type { Authenticator, Identity } from './auth.js';
 import { Connection } from './connection.js';
 import { requestUrl } from './http-server.js';
@@ -37,12 +37,16 @@ export interface StreamServerDeps {
   store: SessionStore;
   auth: Authenticator;
   clientAddress: (req: IncomingMessage) => string;
-  frames: FrameHandler;
-  models: ModelHandler;
+  /** Opens each session's frame pipeline. */
+  pipelines: Pick<Pipelines, 'open'>;
+  /** What the load monitor reads of the work going to the workers. */
+  scheduler: Pick<Scheduler, 'shedTotal' | 'analysedTotal' | 'oldestWaitMs'>;
   /** Whether upgrades are accepted right now (workers ready, not draining). */
   accepting: () => boolean;
   load: LoadMonitor;
   modelInfo: () => { name: string; version: string } | null;
+  /** Each WebSocket connection accepted (metrics). */
+  onConnection?: (ws: WebSocket) => void;
 }
 
 /**
@@ -65,6 +69,8 @@ export class StreamServer {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly loadTimer: NodeJS.Timeout;
   private readonly alive = new WeakSet<WebSocket>();
+  /** Sessions whose summary was sent after `bye`. */
+  private readonly finished = new WeakSet<Session>();
   readonly sessionOptions: SessionOptions;
 
   constructor(private readonly deps: StreamServerDeps) {
@@ -85,21 +91,9 @@ export class StreamServer {
     this.heartbeat.unref();
     this.loadTimer = setInterval(() => this.checkLoad(), LOAD_INTERVAL_MS);
     this.loadTimer.unref();
-    const c = deps.config;
     this.sessionOptions = {
-      fps: c.FPS,
-      batchFrames: c.BATCH_FRAMES,
-      windowFrames: c.WINDOW_FRAMES,
-      reorderMaxFrames: c.REORDER_MAX_FRAMES,
-      reorderMaxWaitMs: c.REORDER_MAX_WAIT_MS,
-      resyncGapFrames: c.RESYNC_GAP_FRAMES,
-      rateBurstFrames: c.RATE_BURST_FRAMES,
-      captureTsToleranceMs: c.CAPTURE_TS_TOLERANCE_MS,
-    };
-    deps.models.onSettled = (session) => {
-      if (!session.closed) deps.store.save(session.toRecord());
-      if (session.ending && session.idle && !session.closed) this.finishSession(session);
-      if (this.drainWaiters.length > 0 && this.allIdle()) for (const resolve of this.drainWaiters.splice(0)) resolve();
+      openPipeline: (sessionId, sink, restored) => deps.pipelines.open(sessionId, sink, restored),
+      onSettled: (session) => this.settled(session),
     };
     // Another instance resumed one of ours: this copy is stale, its connection goes.
     deps.store.on('takeover', (sessionId: string) => {
@@ -107,9 +101,16 @@ export class StreamServer {
       if (!session) return;
       this.deps.logger.info({ event: 'session_taken_over', sessionId }, 'session resumed on another instance');
       this.owners.get(session)?.fail('session_replaced');
-      session.ending = true; // no summary, no more saves
+      session.end(); // no summary, no more saves
       this.closeSession(session, 4409, 'session_replaced', false);
     });
+  }
+
+  /** A unit of `session` was answered: save its checkpoint; an ended session that is idle now gets its summary. */
+  private settled(session: Session): void {
+    if (!session.closed) this.deps.store.save(session.toRecord());
+    if (session.ending && session.idle && !session.closed) this.finishSession(session);
+    if (this.drainWaiters.length > 0 && this.allIdle()) for (const resolve of this.drainWaiters.splice(0)) resolve();
   }
 
   get connections(): number {
@@ -161,8 +162,8 @@ export class StreamServer {
    */
   async drain(timeoutMs: number, retryAfterMs: number): Promise<void> {
     this.draining = true;
-    const { frames, store, logger } = this.deps;
-    for (const session of this.sessions.values()) if (!session.ending) frames.handOn(session, false);
+    const { store, logger } = this.deps;
+    for (const session of this.sessions.values()) if (!session.ending) session.pipeline.handOn(false);
     if (!this.allIdle()) {
       await new Promise<void>((resolve) => {
         this.drainWaiters.push(resolve);
@@ -208,17 +209,18 @@ export class StreamServer {
 
   /** Steer clients by the load: throttle, lift, or refuse new sessions. */
   private checkLoad(): void {
-    const { models, load, logger } = this.deps;
+    const { scheduler, load, logger } = this.deps;
     // The capacity is shared by the sessions that send: one whose student paused the camera, or whose client is
     // away, would otherwise lower everyone's share while using none of it.
     let sending = 0;
     for (const session of this.sessions.values()) {
-      if (session.outcomes.received !== (this.receivedAtLoadCheck.get(session) ?? 0)) sending++;
-      this.receivedAtLoadCheck.set(session, session.outcomes.received);
+      const received = session.pipeline.framesReceived;
+      if (received !== (this.receivedAtLoadCheck.get(session) ?? 0)) sending++;
+      this.receivedAtLoadCheck.set(session, received);
     }
     const before = load.current;
     const now = load.tick(
-      { shedTotal: models.shedTotal, analysedTotal: models.analysedTotal, oldestWaitMs: models.oldestWaitMs() },
+      { shedTotal: scheduler.shedTotal, analysedTotal: scheduler.analysedTotal, oldestWaitMs: scheduler.oldestWaitMs() },
       sending,
       LOAD_INTERVAL_MS,
     );
@@ -229,9 +231,7 @@ export class StreamServer {
   }
 
   private throttle(session: Session, fps: number): void {
-    if (session.fps === fps) return;
-    session.fps = fps;
-    session.rate.setRate(fps);
+    if (!session.pipeline.throttle(fps)) return;
     session.send({ type: 'throttle', fps, reason: fps < this.deps.config.FPS ? 'overloaded' : 'recovered' });
   }
 
@@ -251,6 +251,7 @@ export class StreamServer {
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
     this.alive.add(ws);
     ws.on('pong', () => this.alive.add(ws));
+    this.deps.onConnection?.(ws);
     const { config, logger, auth } = this.deps;
     const clientAddress = this.deps.clientAddress(req);
     new Connection(ws, req, {
@@ -262,7 +263,7 @@ export class StreamServer {
       onFrame: (session, data) => {
         // Frames after bye are not part of the session; frames after a drain began go unseen,
         // so the instance that resumes the session counts them lost, once.
-        if (!session.ending && !this.draining) this.deps.frames.handle(session, data);
+        if (!session.ending && !this.draining) session.pipeline.receive(data);
       },
       onBye: (session) => this.endSession(session),
       onClose: (session, code, reason) => {
@@ -271,7 +272,7 @@ export class StreamServer {
         if (session.ending || !this.sessions.has(session.id)) this.closeSession(session, code, reason);
         else {
           session.detach();
-          this.sessions.detach(session);
+          this.sessions.detach(session, (s) => this.expire(s));
           logger.info({ event: 'session_detached', sessionId: session.id, closeCode: code, resumeTtlMs: config.RESUME_TTL_MS }, 'session waiting for its client');
         }
       },
@@ -314,7 +315,7 @@ export class StreamServer {
         this.owners.delete(session);
         previous.fail('session_replaced');
       }
-      session.resumeTokenHash = hashResumeToken(resumeToken);
+      session.replaceResumeToken(hashResumeToken(resumeToken));
       // At once, not at the next checkpoint: the next resume may be on another instance.
       this.deps.store.save(session.toRecord());
     } else {
@@ -332,7 +333,7 @@ export class StreamServer {
       resumeToken,
       resumed: claimed !== null,
       // The resultId the next result will carry: a resuming client knows what it missed.
-      nextResultId: session.nextResultId,
+      nextResultId: session.pipeline.nextResultId,
       // The most the client may send; a `throttle` right after says if it must send less now.
       fps: config.FPS,
       batchFrames: config.BATCH_FRAMES,
@@ -349,7 +350,7 @@ export class StreamServer {
     );
     // The welcome announced the configured fps: a session that must send less now is told at once.
     const fps = this.deps.load.current.fps;
-    if (session.fps !== fps) this.throttle(session, fps);
+    if (session.pipeline.fps !== fps) this.throttle(session, fps);
     else if (fps < config.FPS) session.send({ type: 'throttle', fps, reason: 'overloaded' });
     logger.info(
       {
@@ -385,13 +386,16 @@ export class StreamServer {
 
   private endSession(session: Session): void {
     if (session.ending) return;
-    session.ending = true;
-    this.deps.frames.handOn(session, true);
+    session.end();
+    session.pipeline.handOn(true);
     if (session.idle) this.finishSession(session);
   }
 
   /** Every unit of an ended session is answered: summary, then close 1000. */
   private finishSession(session: Session): void {
+    // Once: the last unit may be answered while `bye` is still being handled.
+    if (this.finished.has(session)) return;
+    this.finished.add(session);
     session.send(session.summary());
     session.disconnect(1000, 'bye');
   }
@@ -399,9 +403,7 @@ export class StreamServer {
   private closeSession(session: Session, code: number, reason: string, save = true): void {
     if (session.closed) return;
     if (save) this.deps.store.save(session.endedRecord());
-    session.closed = true;
-    this.deps.frames.discard(session);
-    this.deps.models.remove(session);
+    session.close();
     this.sessions.remove(session);
     const s = session.summary();
     this.deps.logger.info(

@@ -1,9 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame } from '../src/handler/frame-header.js';
+import { serverMessageSchema } from '../src/protocol/server-messages.js';
 import { frame, startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
 
 const face = frame('face.jpg');
+
+/** The clients of the running test: every message a live instance sent them must be a ServerMessage. */
+const clients: TestClient[] = [];
+const connect = async (...args: Parameters<typeof TestClient.connect>) => {
+  const c = await TestClient.connect(...args);
+  clients.push(c);
+  return c;
+};
+afterEach(() => {
+  for (const m of clients.splice(0).flatMap((c) => c.messages)) {
+    expect(serverMessageSchema.safeParse(m).error?.issues, JSON.stringify(m).slice(0, 300)).toBeUndefined();
+  }
+});
 
 describe('client protocol v1', () => {
   let t: TestApp;
@@ -13,27 +27,27 @@ describe('client protocol v1', () => {
   afterAll(() => t.close());
 
   it('a binary message before hello gets hello_required and close 1008', async () => {
-    const c = await TestClient.connect(t.url, null);
+    const c = await connect(t.url, null);
     c.sendFrame(face);
     expect(await c.waitForClose()).toEqual({ code: 1008, reason: 'hello_required' });
     expect(c.messages).toEqual([expect.objectContaining({ type: 'error', code: 'hello_required', fatal: true })]);
   });
 
   it('a text message that is not hello gets hello_required', async () => {
-    const c = await TestClient.connect(t.url, null);
+    const c = await connect(t.url, null);
     c.sendRaw(JSON.stringify({ type: 'bye' }));
     expect((await c.waitForClose()).code).toBe(1008);
     expect(c.errors()[0].code).toBe('hello_required');
   });
 
   it('silence after the upgrade gets hello_required after the hello timeout', async () => {
-    const c = await TestClient.connect(t.url, null);
+    const c = await connect(t.url, null);
     expect((await c.waitForClose(5000)).code).toBe(1008);
     expect(c.errors()[0]).toMatchObject({ code: 'hello_required', message: 'no hello within the hello timeout' });
   });
 
   it('welcome announces the session parameters', async () => {
-    const c = await TestClient.connect(t.url);
+    const c = await connect(t.url);
     expect(c.welcome).toMatchObject({
       type: 'welcome',
       protocol: 1,
@@ -47,7 +61,7 @@ describe('client protocol v1', () => {
   });
 
   it('garbage binary gets frame_invalid and the session keeps producing results', async () => {
-    const c = await TestClient.connect(t.url);
+    const c = await connect(t.url);
     await c.stream(face, 3);
     c.sendRaw(Buffer.from('garbage'));
     c.sendRaw(Buffer.from('0101000000000003' + '0000000000000000' + 'deadbeefdeadbeef', 'hex'));
@@ -79,7 +93,7 @@ describe('client protocol v1', () => {
   });
 
   it('a frame over maxFrameBytes gets frame_too_large; far over it closes with 1009', async () => {
-    const c = await TestClient.connect(t.url);
+    const c = await connect(t.url);
     const big = Buffer.alloc(512 * 1024 + 10, 0);
     big[0] = 0xff;
     big[1] = 0xd8;
@@ -91,7 +105,7 @@ describe('client protocol v1', () => {
   });
 
   it('bye analyses what is held, then sends the summary and closes with 1000', async () => {
-    const c = await TestClient.connect(t.url);
+    const c = await connect(t.url);
     await c.stream(face, 7);
     const summary = await c.bye();
     const kinds = c.results().map((r) => [r.kind, r.resultId, r.seqFrom, r.seqTo, r.framesAnalyzed]);

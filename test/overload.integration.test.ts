@@ -41,7 +41,7 @@ describe('overload', () => {
     const heldToIt = (c: TestClient) => c.messages.some((m) => m.type === 'notice' && m.code === 'rate_limited');
     // Clients that ignore the throttle send at 25 fps until the overload has shown everywhere: every session
     // throttled, held to it (rate_limited) and analysed a few times, and frames shed.
-    const overloadSeen = () => t.app.models.shedTotal > 0 && clients.every((c) => throttled(c) && heldToIt(c) && analysedBatches(c) >= 5);
+    const overloadSeen = () => t.app.scheduler.shedTotal > 0 && clients.every((c) => throttled(c) && heldToIt(c) && analysedBatches(c) >= 5);
     const load = setInterval(() => {
       for (const c of clients) {
         const n = sent.get(c)!;
@@ -54,7 +54,7 @@ describe('overload', () => {
         timeoutMs: 40_000,
         intervalMs: 100,
         what: 'the overload to show in every session',
-        observed: () => ({ shed: t.app.models.shedTotal, throttled: clients.filter(throttled).length, heldToIt: clients.filter(heldToIt).length, analysed: clients.map(analysedBatches) }),
+        observed: () => ({ shed: t.app.scheduler.shedTotal, throttled: clients.filter(throttled).length, heldToIt: clients.filter(heldToIt).length, analysed: clients.map(analysedBatches) }),
       });
     } finally {
       clearInterval(load);

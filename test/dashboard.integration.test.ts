@@ -6,7 +6,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { encodeFrame, FORMAT_JPEG } from '../src/handler/frame-header.js';
-import { bucketQuantile } from '../src/server/dashboard.js';
 import { launchChromium, pageErrors, screenshot } from './browser/browser.js';
 import { frame, startTestApp, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
@@ -27,24 +26,6 @@ afterAll(async () => {
   await t?.close();
 });
 
-describe('percentiles from histogram buckets', () => {
-  it('interpolates inside the bucket, as histogram_quantile does', () => {
-    // 10 observations ≤ 0.1 s, 10 more ≤ 0.2 s, none above.
-    const buckets: Array<[number, number]> = [
-      [0.05, 0],
-      [0.1, 10],
-      [0.2, 20],
-      [Infinity, 20],
-    ];
-    expect(bucketQuantile(buckets, 0.5)).toBeCloseTo(0.1, 9);
-    expect(bucketQuantile(buckets, 0.75)).toBeCloseTo(0.15, 9);
-    expect(bucketQuantile(buckets, 0.25)).toBeCloseTo(0.075, 9);
-    expect(bucketQuantile([[0.1, 0], [Infinity, 0]], 0.5)).toBeNull();
-    // Above the largest bound: the largest bound.
-    expect(bucketQuantile([[0.1, 1], [Infinity, 4]], 0.99)).toBe(0.1);
-  });
-});
-
 describe('GET /dashboard', () => {
   it('serves the page, uPlot from node_modules, and the samples as JSON', async () => {
     const page = await fetch(`${t.ops}/dashboard`);
@@ -53,6 +34,9 @@ describe('GET /dashboard', () => {
     expect(await page.text()).toContain('/dashboard/uplot.js');
     const lib = await fetch(`${t.ops}/dashboard/uplot.js`);
     expect(lib.headers.get('content-type')).toMatch(/^text\/javascript/);
+    // The page is ours and changes with a deploy; the library is pinned by the lock file.
+    expect(page.headers.get('cache-control')).toBe('no-cache');
+    expect(lib.headers.get('cache-control')).toBe('public, max-age=3600');
     expect((await lib.text()).length).toBeGreaterThan(20_000);
     expect((await fetch(`${t.ops}/dashboard/uplot.css`)).status).toBe(200);
 

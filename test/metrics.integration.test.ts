@@ -9,37 +9,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, FORMAT_JPEG } from '../src/handler/frame-header.js';
 import { readiness } from '../src/server/health.js';
+import { parseExposition, type Exposition } from '../src/utils/prometheus.js';
 import { frame, startTestApp, TEST_DIR, type TestApp, BRIGHTNESS_MODEL } from './helpers/app.js';
 import { TestClient } from './helpers/client.js';
 import { waitFor } from './helpers/wait.js';
 
 const face = frame('face.jpg');
-
-/** A Prometheus text exposition, parsed: every sample by its series (`name{labels}`), and each family's type and help. */
-interface Exposition {
-  samples: Map<string, number>;
-  types: Map<string, string>;
-  help: Map<string, string>;
-  text: string;
-}
-
-function parseExposition(text: string): Exposition {
-  const samples = new Map<string, number>();
-  const types = new Map<string, string>();
-  const help = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    const meta = /^# (HELP|TYPE) (\S+) (.*)$/.exec(line);
-    if (meta) {
-      (meta[1] === 'TYPE' ? types : help).set(meta[2], meta[3]);
-      continue;
-    }
-    const sample = /^(\S+?(?:\{.*\})?) (\S+)$/.exec(line);
-    if (!sample) throw new Error(`not an exposition line: ${line}`);
-    samples.set(sample[1], Number(sample[2]));
-  }
-  return { samples, types, help, text };
-}
 
 let t: TestApp;
 const scrape = async (): Promise<Exposition> => {
