@@ -9,6 +9,7 @@ import { Pipelines, type SessionPipeline } from './handler/session-pipeline.js';
 import { UnitAlignment } from './handler/unit-alignment.js';
 import { findPython, MODEL_DIR } from './ipc/python.js';
 import { WorkerPool } from './ipc/worker-pool.js';
+import { CLOSE_CODES } from './protocol/close-codes.js';
 import { createHttpServer, sendJson } from './server/http-server.js';
 import { Authenticator } from './server/auth.js';
 import { withOpsToken } from './server/ops-auth.js';
@@ -79,7 +80,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const sessions = new SessionRegistry(config.RESUME_TTL_MS);
   const store: SessionStore = config.REDIS_URL
     ? new RedisSessionStore(config.REDIS_URL, config.SESSION_TTL_MS, config.INSTANCE_ID, logger)
-    : new MemorySessionStore(config.SESSION_TTL_MS);
+    : new MemorySessionStore(config.SESSION_TTL_MS, logger);
   if (store instanceof RedisSessionStore) await store.ready(3000);
   const auth = new Authenticator({
     secret: config.AUTH_SECRET,
@@ -211,7 +212,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   } catch (err) {
     // A port taken: leave nothing running (workers, timers, the other listener) so that the process can exit.
     dashboard.close();
-    stream.closeAll(1001, 'start-up failed');
+    stream.closeAll(CLOSE_CODES.going_away.code, 'start-up failed');
     pipelines.close();
     scheduler.close();
     for (const srv of [server, opsServer]) if (srv.listening) srv.close();
@@ -239,7 +240,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     port,
     opsPort,
     store,
-    /** SIGTERM: stop taking sessions, answer what is held, save, close clients with 1012. */
+    /** SIGTERM: stop taking sessions, answer what is held, save, close clients with `restart`. */
     async drain() {
       draining = true;
       await stream.drain(config.DRAIN_TIMEOUT_MS, config.DRAIN_RETRY_AFTER_MS);
@@ -247,7 +248,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     async close() {
       draining = true;
       dashboard.close();
-      stream.closeAll(1001, 'server shutting down');
+      stream.closeAll(CLOSE_CODES.going_away.code, 'server shutting down');
       pipelines.close();
       scheduler.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseFlags } from '../src/config/config.js';
 import { renderConfigDoc } from '../src/config/config-doc.js';
-import { TEST_DIR } from './helpers/app.js';
+import { TEST_DIR } from './helpers/frames.js';
 
 describe('configuration', () => {
   it('docs/config.md is the schema rendered (run `npm run docs:config`)', () => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ERRORS, type ErrorSpec } from '../src/handler/errors.js';
-import { TEST_DIR } from './helpers/app.js';
+import { TEST_DIR } from './helpers/frames.js';
 
 const doc = fs.readFileSync(path.join(TEST_DIR, '..', 'docs', 'errors.md'), 'utf8');
 const rows = new Map(

@@ -3,7 +3,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CodecError, Decoder, decodeBody, encodeToBuffer, MessageType, type Message } from '../src/ipc/codec.js';
-import { TEST_DIR } from './helpers/app.js';
+import { TEST_DIR } from './helpers/frames.js';
 
 const GOLDEN = path.join(TEST_DIR, 'golden', 'ipc');
 const cases: Record<string, any> = JSON.parse(fs.readFileSync(path.join(GOLDEN, 'cases.json'), 'utf8'));

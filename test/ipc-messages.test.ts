@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MODEL_STATES, parseError, parseReady, parseResult, ReplyError, type ResultRequest } from '../src/ipc/messages.js';
 import { STATES } from '../src/server/session.js';
-import { TEST_DIR } from './helpers/app.js';
+import { TEST_DIR } from './helpers/frames.js';
 
 const REPLIES = JSON.parse(fs.readFileSync(path.join(TEST_DIR, 'golden', 'ipc', 'replies.json'), 'utf8')) as {
   request: ResultRequest;

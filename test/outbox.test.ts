@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
+import { batchResult, windowResult as windowMessage, type Outcome } from '../src/protocol/server-messages.js';
 import { Outbox } from '../src/server/outbox.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -19,8 +20,11 @@ async function stalledPair(): Promise<{ server: WebSocket; client: WebSocket; re
 }
 
 const big = 'x'.repeat(256 * 1024);
-const batch = (resultId: number) => ({ type: 'result', kind: 'batch', resultId, signals: { pad: big } });
-const windowResult = (resultId: number) => ({ type: 'result', kind: 'window', resultId });
+const counts = { lost: 0, rejected: 0, duplicate: 0, late: 0, rateLimited: 0, shed: 0 };
+const outcome = (signals: Record<string, unknown>): Outcome => ({ score: 80, state: 'focused', signals });
+const batch = (resultId: number) =>
+  batchResult({ resultId, seqFrom: 0, seqTo: 4, framesAnalysed: 0, outcome: outcome({ pad: big }), counts, frames: [], seqs: [] });
+const windowResult = (resultId: number) => windowMessage({ resultId, seqFrom: 0, seqTo: 49, framesAnalysed: 0, outcome: outcome({}), counts });
 
 let cleanup: Array<() => void> = [];
 afterEach(() => {

@@ -4,16 +4,23 @@ import { FrameBudget } from '../src/handler/frame-budget.js';
 import { encodeFrame, FORMAT_JPEG } from '../src/handler/frame-header.js';
 import { Scheduler } from '../src/handler/scheduler.js';
 import { Pipelines, type PipelineCheckpoint, type SessionPipeline } from '../src/handler/session-pipeline.js';
-import type { OutboundMessage } from '../src/protocol/messages.js';
+import { CLOSE_CODES } from '../src/protocol/close-codes.js';
+import {
+  serverMessageSchema,
+  summaryMessage,
+  type ResultMessage,
+  type ServerErrorMessage,
+  type ServerMessage,
+} from '../src/protocol/server-messages.js';
 import { createLogger } from '../src/utils/logger.js';
-import { frame } from './helpers/app.js';
+import { frame } from './helpers/frames.js';
 import { fakeClock, FakeWorkers, settle } from './helpers/fake-workers.js';
 
 const JPEG = frame('face.jpg');
 const CAPTURE_BASE = Date.now();
 
 interface Out {
-  sent: OutboundMessage[];
+  sent: ServerMessage[];
   closed: Array<[number, string]>;
   settled: number;
 }
@@ -49,11 +56,13 @@ const send = (p: SessionPipeline, seqs: Iterable<number>, image = JPEG) => {
   for (const seq of seqs) p.receive(encodeFrame({ format: FORMAT_JPEG, seq, captureTs: CAPTURE_BASE + seq * 200 }, image));
 };
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-const results = (out: Out, kind?: 'batch' | 'window') => out.sent.filter((m) => m.type === 'result' && (!kind || m.kind === kind));
-const errors = (out: Out) => out.sent.filter((m) => m.type === 'error');
+const results = (out: Out, kind?: 'batch' | 'window') => out.sent.filter((m): m is ResultMessage => m.type === 'result' && (!kind || m.kind === kind));
+const errors = (out: Out) => out.sent.filter((m): m is ServerErrorMessage => m.type === 'error');
+/** The pipeline's figures as the session's summary gives them. */
+const summary = (p: SessionPipeline) => summaryMessage({ sessionId: p.sessionId, userId: 'u', durationMs: 0, ...p.figures() });
 /** Every frame received ends analysed, rejected or dropped. */
 const accountedFor = (p: SessionPipeline) => {
-  const f = p.figures();
+  const f = summary(p);
   return f.framesAnalyzed + f.framesRejected + f.framesDropped === f.framesReceived;
 };
 
@@ -74,7 +83,9 @@ describe('a session pipeline', () => {
       ['window', 3, 0, 9, 10],
     ]);
     expect(out.settled).toBe(2);
-    expect(p.figures()).toMatchObject({ framesReceived: 10, framesAnalyzed: 10, framesDropped: 0, results: 3, meanScore: 80 });
+    expect(summary(p)).toMatchObject({ framesReceived: 10, framesAnalyzed: 10, framesDropped: 0, results: 3, meanScore: 80 });
+    // What it sent, and the summary built from its figures, are messages of the protocol.
+    for (const m of [...out.sent, summary(p)]) expect(serverMessageSchema.safeParse(m).error).toBeUndefined();
     expect([p.idle, p.nextResultId, budget.used]).toEqual([true, 4, 0]);
     expect(p.checkpoint()).toMatchObject({ expectedSeq: 10, context: { lastSeq: 9, previous: { lastSeq: 4, previous: null } }, nextResultId: 4 });
   });
@@ -114,7 +125,7 @@ describe('a session pipeline', () => {
     await settle();
     expect(results(out, 'batch').map((r) => r.framesAnalyzed)).toEqual([5]);
     expect(errors(out)).toEqual([]);
-    expect(p.figures()).toMatchObject({ framesReceived: 5, framesAnalyzed: 5, dropped: {} });
+    expect(summary(p)).toMatchObject({ framesReceived: 5, framesAnalyzed: 5, dropped: {} });
   });
 
   it('reports a unit that lost two workers as model_error, with an empty batch, and goes on', async () => {
@@ -137,7 +148,7 @@ describe('a session pipeline', () => {
     expect(results(out)[0].signals).toEqual({ error: 'model_error' });
     // The retried unit went out with no context yet; the next one with none either (the failed unit returned none).
     expect(w[0].received.at(-1)?.context).toBeNull();
-    expect(p.figures()).toMatchObject({ framesReceived: 10, framesAnalyzed: 5, dropped: { model_error: 5 } });
+    expect(summary(p)).toMatchObject({ framesReceived: 10, framesAnalyzed: 5, dropped: { model_error: 5 } });
     expect(accountedFor(p)).toBe(true);
   });
 
@@ -150,12 +161,12 @@ describe('a session pipeline', () => {
     w[0].answer({ undecodable: [2] });
     await settle();
     expect(errors(out)).toEqual([expect.objectContaining({ code: 'image_undecodable', seq: 7 })]);
-    expect(results(out).map((r) => [r.kind, r.framesAnalyzed, (r.counts as { rejected: number }).rejected])).toEqual([
+    expect(results(out).map((r) => [r.kind, r.framesAnalyzed, r.counts.rejected])).toEqual([
       ['batch', 5, 0],
       ['batch', 4, 1],
       ['window', 9, 1],
     ]);
-    expect(p.figures()).toMatchObject({ framesAnalyzed: 9, framesRejected: 1, rejected: { image_undecodable: 1 } });
+    expect(summary(p)).toMatchObject({ framesAnalyzed: 9, framesRejected: 1, rejected: { image_undecodable: 1 } });
     expect(accountedFor(p)).toBe(true);
   });
 
@@ -170,8 +181,8 @@ describe('a session pipeline', () => {
     await settle();
     expect(errors(out)).toEqual([expect.objectContaining({ code: 'jpeg_invalid', seq: 2 })]);
     const [batch] = results(out, 'batch');
-    expect([batch.framesAnalyzed, (batch.counts as { rejected: number }).rejected]).toEqual([4, 1]);
-    expect(p.figures()).toMatchObject({ framesReceived: 5, framesRejected: 1, framesLost: 0 });
+    expect([batch.framesAnalyzed, batch.counts.rejected]).toEqual([4, 1]);
+    expect(summary(p)).toMatchObject({ framesReceived: 5, framesRejected: 1, framesLost: 0 });
   });
 });
 
@@ -183,14 +194,14 @@ describe('shedding through the pipeline', () => {
     clock.advance(1001);
     w[0].answer();
     await settle();
-    expect(results(out, 'batch').map((r) => [r.seqFrom, r.framesAnalyzed, (r.counts as { shed: number }).shed])).toEqual([
+    expect(results(out, 'batch').map((r) => [r.seqFrom, r.framesAnalyzed, r.counts.shed])).toEqual([
       [0, 5, 0],
       [5, 0, 5],
       [10, 0, 5],
     ]);
     expect(w[0].received).toHaveLength(1);
     expect(out.settled).toBe(3);
-    expect(p.figures()).toMatchObject({ framesAnalyzed: 5, dropped: { shed: 10 } });
+    expect(summary(p)).toMatchObject({ framesAnalyzed: 5, dropped: { shed: 10 } });
     expect([p.idle, accountedFor(p)]).toEqual([true, true]);
   });
 
@@ -208,7 +219,7 @@ describe('shedding through the pipeline', () => {
       [10, 5],
       [15, 5],
     ]);
-    expect(p.figures().dropped).toEqual({ shed: 5 });
+    expect(summary(p).dropped).toEqual({ shed: 5 });
   });
 
   it('gives a session its share of a full frame budget by shedding the oldest unit of the one above its share', () => {
@@ -220,12 +231,12 @@ describe('shedding through the pipeline', () => {
     expect(fit).toBeLessThan(40);
     send(greedy.p, range(0, 39));
     // The frames past what fits found the budget full with the sender far above its share: refused.
-    expect(greedy.p.figures().dropped).toEqual({ shed: 40 - fit });
+    expect(summary(greedy.p).dropped).toEqual({ shed: 40 - fit });
     expect(budget.hasRoom(JPEG.length)).toBe(false);
     send(polite.p, [0]);
-    expect(polite.p.figures().dropped).toEqual({});
+    expect(summary(polite.p).dropped).toEqual({});
     // Room was made from the greedy session's oldest waiting unit (5 frames), not the one at the worker.
-    expect(greedy.p.figures().dropped).toEqual({ shed: 40 - fit + 5 });
+    expect(summary(greedy.p).dropped).toEqual({ shed: 40 - fit + 5 });
     expect(w[0].pending.map((r) => r.meta.frames.length)).toEqual([5]);
     expect(budget.peak).toBeLessThanOrEqual(budget.limitBytes);
   });
@@ -239,17 +250,17 @@ describe('a session that closes', () => {
     send(p, [...range(0, 21), 23]);
     expect(p.idle).toBe(false);
     p.close();
-    expect(p.figures().dropped).toEqual({ session_closed: 18 });
+    expect(summary(p).dropped).toEqual({ session_closed: 18 });
     expect(budget.used).toBe(5 * JPEG.length);
     w[0].answer();
     await settle();
     expect(results(out, 'batch').map((r) => r.seqFrom)).toEqual([0]);
     expect(w[0].received).toHaveLength(1);
-    expect(p.figures()).toMatchObject({ framesReceived: 23, framesAnalyzed: 5, framesDropped: 18 });
+    expect(summary(p)).toMatchObject({ framesReceived: 23, framesAnalyzed: 5, framesDropped: 18 });
     expect([p.idle, budget.used, accountedFor(p)]).toEqual([true, 0, true]);
     // Frames after the close are not taken.
     send(p, [24]);
-    expect(p.figures().framesReceived).toBe(23);
+    expect(summary(p).framesReceived).toBe(23);
   });
 
   it('at bye, hands on what it holds and closes the window with the partial batch', async () => {
@@ -277,11 +288,11 @@ describe('rate limit', () => {
     const { p, out } = open('a');
     send(p, range(0, 4));
     expect(out.sent.filter((m) => m.type === 'notice')).toEqual([expect.objectContaining({ code: 'rate_limited', fps: 5 })]);
-    expect(p.figures().dropped).toEqual({ rate_limited: 3 });
+    expect(summary(p).dropped).toEqual({ rate_limited: 3 });
     expect(out.closed).toEqual([]);
     send(p, [5]);
     expect(errors(out)).toEqual([expect.objectContaining({ code: 'rate_limited', fatal: true })]);
-    expect(out.closed).toEqual([[1008, 'rate_limited']]);
+    expect(out.closed).toEqual([[CLOSE_CODES.policy_violation.code, 'rate_limited']]);
   });
 
   it('follows a throttle', () => {
@@ -312,14 +323,14 @@ describe('checkpoint', () => {
       ['batch', 2, 5, 5],
       ['window', 3, 0, 10],
     ]);
-    expect(b.p.figures()).toMatchObject({ framesReceived: 10, framesAnalyzed: 10, framesLost: 0 });
+    expect(summary(b.p)).toMatchObject({ framesReceived: 10, framesAnalyzed: 10, framesLost: 0 });
   });
 
   it('leaves frames received after the checkpoint out of it, so a resume elsewhere counts them once', () => {
     const { open } = setup();
     const { p } = open('a');
     send(p, range(0, 3));
-    expect(p.figures().framesReceived).toBe(4);
+    expect(summary(p).framesReceived).toBe(4);
     expect(p.checkpoint().outcomes.received).toBe(0);
   });
 });

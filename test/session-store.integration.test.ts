@@ -1,9 +1,9 @@
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { windowResult as buildWindowResult } from '../src/protocol/server-messages.js';
+import { windowResult as buildWindowResult, type WindowResultMessage } from '../src/protocol/server-messages.js';
 import { RedisSessionStore, type SessionRecord } from '../src/server/session-store.js';
-import { WINDOWS_KEPT, type OutboundMessage } from '../src/server/session.js';
+import { WINDOWS_KEPT } from '../src/server/session.js';
 import { createLogger } from '../src/utils/logger.js';
 import { freePort, RedisServer } from './helpers/cluster.js';
 import { waitFor } from './helpers/wait.js';
@@ -11,7 +11,7 @@ import { waitFor } from './helpers/wait.js';
 const TTL_MS = 60_000;
 
 /** A window result as a session sends it, with some bulk. */
-const windowResult = (resultId: number): OutboundMessage =>
+const windowResult = (resultId: number): WindowResultMessage =>
   buildWindowResult({
     resultId,
     seqFrom: (resultId - 1) * 50,
@@ -21,7 +21,7 @@ const windowResult = (resultId: number): OutboundMessage =>
     counts: { lost: 0, rejected: 0, duplicate: 0, late: 0, rateLimited: 0, shed: 0 },
   });
 
-function record(id: string, windows: OutboundMessage[], ended = false): SessionRecord {
+function record(id: string, windows: WindowResultMessage[], ended = false): SessionRecord {
   return {
     v: 1,
     id,

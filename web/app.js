@@ -8,7 +8,7 @@
  *
  * Query parameters (for tests and demos): fps, retryBaseMs, retryCapMs, url.
  */
-import { JipjungClient } from './jipjung-client.js';
+import { CLOSE_CODES, JipjungClient } from './jipjung-client.js';
 import { fitCanvas, STATE_COLORS, Timeline } from './timeline.js';
 import { WhyPanel } from './why.js';
 
@@ -333,7 +333,7 @@ client.on('status', (d) => {
   showStatus(d.status);
   if (d.status === 'reconnecting') {
     timeline.outageStart(Date.now());
-    if (previous === 'open' && d.code !== 1013) showMessage('connection_lost');
+    if (previous === 'open' && d.code !== CLOSE_CODES.overloaded.code) showMessage('connection_lost');
   }
   if (d.status === 'open') timeline.outageEnd(Date.now());
   if (d.status === 'closed' && running) finish();

@@ -530,11 +530,11 @@ export class JipjungClient extends EventTarget {
       clearTimeout(timer);
       this.summaryWaiter = null;
     }
-    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000, 'stop');
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(CLOSE_CODES.normal.code, 'stop');
     this.detach();
     this.started = false;
     this.releaseCamera();
-    this.setStatus('closed', { code: 1000, reason: 'stop' });
+    this.setStatus('closed', { code: CLOSE_CODES.normal.code, reason: 'stop' });
     return summary;
   }
 
@@ -705,7 +705,7 @@ export class JipjungClient extends EventTarget {
     }
     if (upMs >= STABLE_CONNECTION_MS) this.attempt = 0;
     let delayMs = backoffDelay(this.attempt, { baseMs: this.options.retryBaseMs, capMs: this.options.retryCapMs });
-    // "Try again later" (1013) sets a least wait; a draining server (1012) suggests one in a JSON reason.
+    // "Try again later" (`overloaded`) sets a least wait; a draining server (`restart`) suggests one in a JSON reason.
     if (rule?.minRetryDelayMs) delayMs = Math.max(delayMs, Math.min(rule.minRetryDelayMs, this.options.retryCapMs));
     if (rule?.retryAfterInReason) delayMs = Math.max(delayMs, Math.min(retryAfterOf(reason), this.options.retryCapMs));
     this.attempt++;
@@ -729,7 +729,7 @@ export class JipjungClient extends EventTarget {
     this.throttleFps = null;
     if (ws) {
       ws.onopen = ws.onmessage = ws.onclose = null;
-      if (ws.readyState <= WebSocket.OPEN) ws.close(1000, 'closing');
+      if (ws.readyState <= WebSocket.OPEN) ws.close(CLOSE_CODES.normal.code, 'closing');
     }
   }
 

@@ -122,7 +122,6 @@ export type ErrorCode = keyof typeof ERRORS;
 export const errorSpec = (code: ErrorCode): ErrorSpec => ERRORS[code];
 
 export interface ErrorMessage {
-  [key: string]: unknown;
   type: 'error';
   code: ErrorCode;
   message: string;

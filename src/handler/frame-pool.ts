@@ -15,8 +15,8 @@
  * (counted in `strays`), so a frame released twice never ends up under two
  * new frames. Releasing a frame that is still in use is the one mistake it
  * cannot catch: the frame budget releases at the same places it stops
- * counting a frame's bytes, and test/frame-pool.test.ts checks with real
- * workers that every analysed frame arrives as its client sent it.
+ * counting a frame's bytes, and test/frame-pool.integration.test.ts checks
+ * with real workers that every analysed frame arrives as its client sent it.
  */
 export class FramePool {
   private readonly free = new Map<number, ArrayBufferLike[]>();

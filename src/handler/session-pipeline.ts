@@ -2,7 +2,8 @@ import type { Config } from '../config/config.js';
 import type { AnalyseMeta } from '../ipc/codec.js';
 import type { OutcomeBody, ResultBody } from '../ipc/messages.js';
 import { WorkerRequestError } from '../ipc/worker.js';
-import type { OutboundMessage } from '../protocol/messages.js';
+import { CLOSE_CODES } from '../protocol/close-codes.js';
+import type { AlignMessage, NoticeMessage, ServerMessage, SummaryInput } from '../protocol/server-messages.js';
 import type { Logger } from '../utils/logger.js';
 import { nowMs } from '../utils/timing.js';
 import { ClockCheck } from './clock.js';
@@ -12,7 +13,7 @@ import { parseFrame } from './frame-header.js';
 import { inspectJpeg, type ImageLimits } from './jpeg.js';
 import type { DropReason, FrameOutcomes, State } from './outcomes.js';
 import { RateLimiter, WindowCounter } from './rate-limiter.js';
-import { batchResult, modelErrorOutcome, noOutcome, windowResult } from './result-messages.js';
+import { modelErrorOutcome, noOutcome, unitBatchResult, unitWindowResult } from './result-messages.js';
 import { ReorderBuffer, type ReorderEvent, type Slot } from './reorder-buffer.js';
 import type { Scheduler, UnitAnswer, UnitOwner, UnitTiming } from './scheduler.js';
 import type { UnitAlignment } from './unit-alignment.js';
@@ -21,7 +22,7 @@ import { UnitBuilder, type FrameEntry, type Unit, type UnitBuilderState } from '
 /** Where a pipeline's output goes: given by the session that owns the connection. */
 export interface PipelineSink {
   /** A message for the client. */
-  send(msg: OutboundMessage): void;
+  send(msg: ServerMessage): void;
   /** Close the client's connection (a client that keeps sending too fast). */
   close(code: number, reason: string): void;
   /** A unit was answered and its results sent: the checkpoint moved. */
@@ -48,21 +49,12 @@ export interface PipelineCheckpoint {
   scoreFrames: number;
 }
 
-/** The figures of a session's `summary` message that the pipeline knows. */
-export interface PipelineFigures {
-  framesReceived: number;
-  framesAnalyzed: number;
-  framesRejected: number;
-  framesDropped: number;
-  framesLost: number;
-  rejected: FrameOutcomes['rejected'];
-  dropped: FrameOutcomes['dropped'];
-  resyncs: number;
-  clockSkewMs: number | null;
-  results: number;
-  meanScore: number | null;
-  stateSeconds: Record<string, number>;
-}
+/**
+ * What the pipeline knows of a session's `summary`: the raw terms, which
+ * `summaryMessage` (src/protocol/server-messages.ts) sums, rounds and
+ * averages.
+ */
+export type PipelineFigures = Omit<SummaryInput, 'sessionId' | 'userId' | 'durationMs'>;
 
 /** Observers of the frame path (metrics, logs), called with the session's id. */
 export interface PipelineHooks {
@@ -345,21 +337,16 @@ export class SessionPipeline {
     };
   }
 
+  /** The figures so far (a copy). */
   figures(): PipelineFigures {
     const o = this.outcomes;
     return {
-      framesReceived: o.received,
-      framesAnalyzed: o.analysed,
-      framesRejected: sum(o.rejected),
-      framesDropped: sum(o.dropped),
-      framesLost: o.lost,
-      rejected: { ...o.rejected },
-      dropped: { ...o.dropped },
-      resyncs: o.resyncs,
-      clockSkewMs: this.clock.skewMs === null ? null : Math.round(this.clock.skewMs),
+      outcomes: { ...o, rejected: { ...o.rejected }, dropped: { ...o.dropped } },
+      clockSkewMs: this.clock.skewMs,
       results: this.resultId - 1,
-      meanScore: this.scoreFrames > 0 ? Math.round((this.scoreSum / this.scoreFrames) * 10) / 10 : null,
-      stateSeconds: Object.fromEntries(Object.entries(this.stateSeconds).map(([k, v]) => [k, Math.round(v * 10) / 10])),
+      scoreSum: this.scoreSum,
+      scoreFrames: this.scoreFrames,
+      stateSeconds: { ...this.stateSeconds },
     };
   }
 
@@ -410,7 +397,7 @@ export class SessionPipeline {
     }
     const delayMs = alignment.observe(this, now);
     if (delayMs === null) return;
-    this.sink.send({ type: 'align', delayMs });
+    this.sink.send({ type: 'align', delayMs } satisfies AlignMessage);
     this.shared.hooks.onAligned?.(this.sessionId, delayMs);
   }
 
@@ -419,7 +406,7 @@ export class SessionPipeline {
     if (this.rateAbuse.add(now) > this.shared.config.RATE_ABUSE_FRAMES) {
       this.shared.logger.warn({ event: 'rate_abuse', sessionId: this.sessionId }, 'closing a session that keeps sending too fast');
       this.sink.send(errorMessage('rate_limited'));
-      this.sink.close(errorSpec('rate_limited').closeCode ?? 1008, 'rate_limited');
+      this.sink.close(errorSpec('rate_limited').closeCode ?? CLOSE_CODES.policy_violation.code, 'rate_limited');
       return;
     }
     if (now - this.rateNoticeAt >= RATE_NOTICE_INTERVAL_MS) {
@@ -429,7 +416,7 @@ export class SessionPipeline {
         code: 'rate_limited',
         fps: this.rate.rate,
         message: `frames above ${this.rate.rate} fps are dropped; send at most ${this.rate.rate} frames a second`,
-      });
+      } satisfies NoticeMessage);
     }
   }
 
@@ -529,14 +516,14 @@ export class SessionPipeline {
       this.scoreFrames += analysed;
     }
     this.stateSeconds[outcome.state] += unit.slots / this.shared.config.FPS;
-    this.sink.send(batchResult(unit, this.resultId++, outcome, analysed, frames));
+    this.sink.send(unitBatchResult(unit, this.resultId++, outcome, analysed, frames));
     this.shared.hooks.onResult?.(this.sessionId, 'batch', unit);
   }
 
   private sendWindow(unit: Unit, outcome: OutcomeBody): void {
     const analysed = this.windowAnalysed;
     this.windowAnalysed = 0;
-    this.sink.send(windowResult(unit, this.resultId++, outcome, analysed));
+    this.sink.send(unitWindowResult(unit, this.resultId++, outcome, analysed));
     this.shared.hooks.onResult?.(this.sessionId, 'window', unit);
   }
 }

@@ -6,13 +6,6 @@
  * (src/ipc/messages.ts, re-exported here). docs/protocol.md describes them.
  */
 
-/**
- * A message the server sends to a client (JSON text frame), as sessions
- * and the outbox pass it around: looser than `ServerMessage`, which says
- * what each message holds.
- */
-export type OutboundMessage = Record<string, unknown> & { type: string };
-
 export * from './client-messages.js';
 export * from './server-messages.js';
 export * from './close-codes.js';

@@ -10,8 +10,7 @@ import { z } from 'zod';
 import type { FrameOutcomes, State } from '../handler/outcomes.js';
 import { STATES } from '../handler/outcomes.js';
 import type { UnitBuilderState } from '../handler/unit-builder.js';
-import type { OutboundMessage } from './messages.js';
-import { countsSchema, frameEntrySchema } from './server-messages.js';
+import { countsSchema, frameEntrySchema, type ResultMessage, type WindowResultMessage } from './server-messages.js';
 
 /**
  * The record format this server writes and reads. A change that an older
@@ -46,8 +45,8 @@ export interface SessionRecord {
   scoreSum: number;
   scoreFrames: number;
   /** The latest results, redelivered on resume (the client drops resultIds it has). */
-  recent: OutboundMessage[];
-  windows: OutboundMessage[];
+  recent: ResultMessage[];
+  windows: WindowResultMessage[];
   ended: boolean;
   updatedAt: number;
 }

@@ -5,10 +5,11 @@ import { parseControl, type HelloMessage } from '../handler/control.js';
 import { errorMessage, errorSpec, type ErrorCode } from '../handler/errors.js';
 import { WindowCounter } from '../handler/rate-limiter.js';
 import { CLOSE_CODES } from '../protocol/close-codes.js';
+import type { ServerMessage } from '../protocol/server-messages.js';
 import type { Logger } from '../utils/logger.js';
 import { AuthError, type Authenticator, type Identity } from './auth.js';
 import { Outbox } from './outbox.js';
-import type { OutboundMessage, Session } from './session.js';
+import type { Session } from './session.js';
 
 /** Text messages a connection may send in any second. */
 const CONTROL_MESSAGES_PER_SECOND = 20;
@@ -73,7 +74,7 @@ export class Connection {
     ws.on('error', (err) => logger.debug({ event: 'socket_error', err }, 'socket error'));
   }
 
-  send(msg: OutboundMessage): void {
+  send(msg: ServerMessage): void {
     this.outbox.send(msg);
   }
 

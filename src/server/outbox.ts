@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import type { OutboundMessage } from '../protocol/messages.js';
+import type { ServerMessage } from '../protocol/server-messages.js';
 
 /**
  * Messages to one client. While the socket has more than `limitBytes`
@@ -13,7 +13,7 @@ const HELD_MESSAGES_MAX = 64;
 const FLUSH_INTERVAL_MS = 100;
 
 export class Outbox {
-  private held: OutboundMessage[] = [];
+  private held: ServerMessage[] = [];
   private stuckSince: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   /** Batch results replaced before they could be sent. */
@@ -26,7 +26,7 @@ export class Outbox {
     private readonly onStuck: () => void,
   ) {}
 
-  send(msg: OutboundMessage): void {
+  send(msg: ServerMessage): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     if (this.held.length === 0 && this.ws.bufferedAmount <= this.limitBytes) {
       this.ws.send(JSON.stringify(msg));
@@ -42,7 +42,7 @@ export class Outbox {
     this.held = [];
   }
 
-  private hold(msg: OutboundMessage): void {
+  private hold(msg: ServerMessage): void {
     if (msg.type === 'result' && msg.kind === 'batch') {
       const i = this.held.findIndex((m) => m.type === 'result' && m.kind === 'batch');
       if (i >= 0) {

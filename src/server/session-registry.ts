@@ -1,12 +1,13 @@
 import { resumeTokenMatches } from './resume-token.js';
-import type { OutboundMessage, Session } from './session.js';
+import type { SummaryMessage, WindowResultMessage } from '../protocol/server-messages.js';
+import type { Session } from './session.js';
 
 /** What stays of a session after it ended, for GET /v1/sessions/:id. */
 export interface EndedSession {
   id: string;
   userId: string;
-  summary: OutboundMessage;
-  windows: OutboundMessage[];
+  summary: SummaryMessage;
+  windows: WindowResultMessage[];
   endedAt: number;
 }
 

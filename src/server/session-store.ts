@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from '../utils/logger.js';
-import type { OutboundMessage } from '../protocol/messages.js';
+import type { WindowResultMessage } from '../protocol/server-messages.js';
 import { checkSessionRecord, type SessionRecord } from '../protocol/session-record.js';
 import { WINDOWS_KEPT } from './session.js';
 
@@ -123,17 +123,14 @@ function parseJson(text: string): unknown {
   }
 }
 
-const resultIdOf = (msg: OutboundMessage): number => (typeof msg.resultId === 'number' ? msg.resultId : -1);
-
 /** Window results in resultId order, each once (two instances may both have appended one). */
-function uniqueWindows(windows: OutboundMessage[]): OutboundMessage[] {
-  const out: OutboundMessage[] = [];
+function uniqueWindows(windows: WindowResultMessage[]): WindowResultMessage[] {
+  const out: WindowResultMessage[] = [];
   let last = -Infinity;
   for (const w of windows) {
-    const id = resultIdOf(w);
-    if (id > last) {
+    if (w.resultId > last) {
       out.push(w);
-      last = id;
+      last = w.resultId;
     }
   }
   return out.slice(-WINDOWS_KEPT);
@@ -255,7 +252,7 @@ export class RedisSessionStore extends EventEmitter implements SessionStore {
     if (!record) return null;
     record.windows = uniqueWindows(record.windows);
     const lastWindow = record.windows.at(-1);
-    this.windowsWritten.set(id, { resultId: lastWindow ? resultIdOf(lastWindow) : -1, at: Date.now() });
+    this.windowsWritten.set(id, { resultId: lastWindow?.resultId ?? -1, at: Date.now() });
     return record;
   }
 
@@ -305,7 +302,7 @@ export class RedisSessionStore extends EventEmitter implements SessionStore {
     const from = this.windowsWritten.get(id)?.resultId ?? -1;
     // Windows are in resultId order: the new ones are at the end.
     let start = record.windows.length;
-    while (start > 0 && resultIdOf(record.windows[start - 1]) > from) start--;
+    while (start > 0 && record.windows[start - 1].resultId > from) start--;
     const fresh = record.windows.slice(start);
     const windowsKey = WINDOWS_PREFIX + id;
     const tx = this.redis.multi().set(KEY_PREFIX + id, JSON.stringify({ ...record, windows: [] }), 'PX', this.ttlMs);
@@ -316,7 +313,7 @@ export class RedisSessionStore extends EventEmitter implements SessionStore {
         (replies) => {
           if (!replies || replies.some(([err]) => err)) return; // retried with the next record or timer
           if (record.ended) this.windowsWritten.delete(id);
-          else this.windowsWritten.set(id, { resultId: fresh.length > 0 ? resultIdOf(fresh[fresh.length - 1]) : from, at: Date.now() });
+          else this.windowsWritten.set(id, { resultId: fresh.at(-1)?.resultId ?? from, at: Date.now() });
           if (this.pending.get(id) === record) this.pending.delete(id);
         },
         () => {},

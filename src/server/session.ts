@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { PipelineCheckpoint, PipelineSink, SessionPipeline } from '../handler/session-pipeline.js';
-import type { OutboundMessage } from '../protocol/messages.js';
+import { summaryMessage, type ResultMessage, type ServerMessage, type SummaryMessage, type WindowResultMessage } from '../protocol/server-messages.js';
+import { SESSION_RECORD_VERSION, type SessionRecord } from '../protocol/session-record.js';
 import { storedTokenHash } from './resume-token.js';
-import type { SessionRecord } from './session-store.js';
 
 export { DROP_REASONS, STATES, type DropReason, type FrameOutcomes, type State } from '../handler/outcomes.js';
-export type { OutboundMessage } from '../protocol/messages.js';
 
 /** What every session of this instance is built with. */
 export interface SessionOptions {
@@ -35,17 +34,17 @@ export class Session {
   readonly createdAt: number;
   readonly pipeline: SessionPipeline;
   /** Window results of the session, newest last (for GET /v1/sessions/:id). */
-  readonly windows: OutboundMessage[] = [];
+  readonly windows: WindowResultMessage[] = [];
   /** The latest results, for a client that resumes on another instance. */
-  private readonly recent: OutboundMessage[] = [];
+  private readonly recent: ResultMessage[] = [];
   /** Messages produced while detached, delivered on resume (oldest dropped past the bound). */
-  private readonly undelivered: OutboundMessage[] = [];
+  private readonly undelivered: ServerMessage[] = [];
   private tokenHash: string;
   private isAttached = true;
   private endingSince = false;
   private isClosed = false;
   private detachedSince: number | null = null;
-  private toConnection: (msg: OutboundMessage) => void = () => {};
+  private toConnection: (msg: ServerMessage) => void = () => {};
   private closeConnection: (code: number, reason: string) => void = () => {};
 
   constructor(
@@ -116,7 +115,7 @@ export class Session {
   }
 
   /** Send to the client, or keep for it while it is away. */
-  send(msg: OutboundMessage): void {
+  send(msg: ServerMessage): void {
     if (msg.type === 'result') {
       this.recent.push(msg);
       if (this.recent.length > RECENT_KEPT) this.recent.shift();
@@ -144,17 +143,16 @@ export class Session {
    * before (which may have died with the old socket), each once, in
    * resultId order, above `lastResultId` when it says what it has.
    */
-  attach(send: (msg: OutboundMessage) => void, disconnect: (code: number, reason: string) => void, replay?: { lastResultId?: number }): void {
+  attach(send: (msg: ServerMessage) => void, disconnect: (code: number, reason: string) => void, replay?: { lastResultId?: number }): void {
     this.toConnection = send;
     this.closeConnection = disconnect;
     this.isAttached = true;
     this.detachedSince = null;
     const kept = this.undelivered.splice(0);
     if (!replay) return;
-    const results = new Map<number, OutboundMessage>();
+    const results = new Map<number, ResultMessage>();
     for (const msg of [...this.recent, ...kept]) {
-      const id = msg.resultId;
-      if (msg.type === 'result' && typeof id === 'number' && (replay.lastResultId === undefined || id > replay.lastResultId)) results.set(id, msg);
+      if (msg.type === 'result' && (replay.lastResultId === undefined || msg.resultId > replay.lastResultId)) results.set(msg.resultId, msg);
     }
     for (const id of [...results.keys()].sort((a, b) => a - b)) send(results.get(id)!);
     for (const msg of kept) if (msg.type !== 'result') send(msg);
@@ -178,7 +176,7 @@ export class Session {
   toRecord(): SessionRecord {
     const p = this.pipeline.checkpoint();
     return {
-      v: 1,
+      v: SESSION_RECORD_VERSION,
       id: this.id,
       userId: this.userId,
       resumeTokenHash: this.tokenHash,
@@ -210,13 +208,7 @@ export class Session {
     return { ...this.toRecord(), ended: true, recent: [], context: null, builder: null, accountedSeqs: [] };
   }
 
-  summary(): OutboundMessage {
-    return {
-      type: 'summary',
-      sessionId: this.id,
-      userId: this.userId,
-      durationMs: Date.now() - this.createdAt,
-      ...this.pipeline.figures(),
-    };
+  summary(): SummaryMessage {
+    return summaryMessage({ sessionId: this.id, userId: this.userId, durationMs: Date.now() - this.createdAt, ...this.pipeline.figures() });
   }
 }

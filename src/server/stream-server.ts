@@ -7,6 +7,8 @@ import { errorSpec, type ErrorCode } from '../handler/errors.js';
 import type { LoadMonitor } from '../handler/load-monitor.js';
 import type { Scheduler } from '../handler/scheduler.js';
 import type { Pipelines } from '../handler/session-pipeline.js';
+import { CLOSE_CODES } from '../protocol/close-codes.js';
+import { PROTOCOL_VERSION, type ThrottleMessage, type WelcomeMessage } from '../protocol/server-messages.js';
 import type { Logger } from '../utils/logger.js';
 import type { Authenticator, Identity } from './auth.js';
 import { Connection } from './connection.js';
@@ -23,7 +25,6 @@ function refuse(socket: Duplex, status: number, text: string, extraHeaders = '')
 }
 
 export const STREAM_PATH = '/v1/stream';
-export const PROTOCOL_VERSION = 1;
 /** Room above MAX_FRAME_BYTES so a slightly oversized frame gets `frame_too_large`, not a closed socket. */
 const PAYLOAD_SLACK_BYTES = 64 * 1024;
 const LOAD_INTERVAL_MS = 1000;
@@ -102,7 +103,7 @@ export class StreamServer {
       this.deps.logger.info({ event: 'session_taken_over', sessionId }, 'session resumed on another instance');
       this.owners.get(session)?.fail('session_replaced');
       session.end(); // no summary, no more saves
-      this.closeSession(session, 4409, 'session_replaced', false);
+      this.closeSession(session, CLOSE_CODES.session_replaced.code, 'session_replaced', false);
     });
   }
 
@@ -158,7 +159,7 @@ export class StreamServer {
   /**
    * Graceful drain: no new sessions; the frames every session holds are cut
    * into units and answered; every session is saved; then every client is
-   * closed with 1012 and a JSON reason carrying a suggested retry delay.
+   * closed with `restart` and a JSON reason carrying a suggested retry delay.
    */
   async drain(timeoutMs: number, retryAfterMs: number): Promise<void> {
     this.draining = true;
@@ -174,7 +175,7 @@ export class StreamServer {
     await store.flush(1000);
     const reason = JSON.stringify({ reason: 'restart', retryAfterMs });
     logger.info({ event: 'drained', sessions: this.sessions.size, store: store.status() }, 'drained: closing connections');
-    for (const ws of this.wss.clients) ws.close(1012, reason);
+    for (const ws of this.wss.clients) ws.close(CLOSE_CODES.restart.code, reason);
   }
 
   private allIdle(): boolean {
@@ -184,7 +185,7 @@ export class StreamServer {
 
   /** A detached session nobody resumed in time. */
   expire(session: Session): void {
-    this.closeSession(session, 1006, 'not resumed');
+    this.closeSession(session, CLOSE_CODES.abnormal.code, 'not resumed');
   }
 
   private upgradeRate(key: string): RateLimiter {
@@ -197,7 +198,7 @@ export class StreamServer {
     return limiter;
   }
 
-  /** Close every connection with `code` (e.g. 1001 going away). */
+  /** Close every connection with `code` (e.g. `going_away`). */
   closeAll(code: number, reason: string): void {
     clearInterval(this.heartbeat);
     clearInterval(this.loadTimer);
@@ -232,7 +233,7 @@ export class StreamServer {
 
   private throttle(session: Session, fps: number): void {
     if (!session.pipeline.throttle(fps)) return;
-    session.send({ type: 'throttle', fps, reason: fps < this.deps.config.FPS ? 'overloaded' : 'recovered' });
+    session.send({ type: 'throttle', fps, reason: fps < this.deps.config.FPS ? 'overloaded' : 'recovered' } satisfies ThrottleMessage);
   }
 
   private ping(): void {
@@ -341,7 +342,7 @@ export class StreamServer {
       maxFrameBytes: config.MAX_FRAME_BYTES,
       model: this.deps.modelInfo(),
       auth: this.deps.auth.mode,
-    };
+    } satisfies WelcomeMessage;
     connection.send(welcome);
     session.attach(
       (msg) => connection.send(msg),
@@ -351,7 +352,7 @@ export class StreamServer {
     // The welcome announced the configured fps: a session that must send less now is told at once.
     const fps = this.deps.load.current.fps;
     if (session.pipeline.fps !== fps) this.throttle(session, fps);
-    else if (fps < config.FPS) session.send({ type: 'throttle', fps, reason: 'overloaded' });
+    else if (fps < config.FPS) session.send({ type: 'throttle', fps, reason: 'overloaded' } satisfies ThrottleMessage);
     logger.info(
       {
         event: 'session_open',
@@ -380,7 +381,7 @@ export class StreamServer {
     if (over <= 0) return true;
     const detached = held.filter((s) => !s.attached).sort((a, b) => (a.detachedAt ?? 0) - (b.detachedAt ?? 0));
     if (detached.length < over) return false;
-    for (const s of detached.slice(0, over)) this.closeSession(s, 1006, 'evicted');
+    for (const s of detached.slice(0, over)) this.closeSession(s, CLOSE_CODES.abnormal.code, 'evicted');
     return true;
   }
 
@@ -391,13 +392,13 @@ export class StreamServer {
     if (session.idle) this.finishSession(session);
   }
 
-  /** Every unit of an ended session is answered: summary, then close 1000. */
+  /** Every unit of an ended session is answered: summary, then close `normal`. */
   private finishSession(session: Session): void {
     // Once: the last unit may be answered while `bye` is still being handled.
     if (this.finished.has(session)) return;
     this.finished.add(session);
     session.send(session.summary());
-    session.disconnect(1000, 'bye');
+    session.disconnect(CLOSE_CODES.normal.code, 'bye');
   }
 
   private closeSession(session: Session, code: number, reason: string, save = true): void {

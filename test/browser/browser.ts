@@ -9,7 +9,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { parseFrame, type FrameHeader } from '../../src/handler/frame-header.js';
 import { findPython } from '../../src/ipc/python.js';
-import { TEST_DIR } from '../helpers/app.js';
+import { TEST_DIR } from '../helpers/frames.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = path.resolve(TEST_DIR, '..', 'test-artifacts');

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { encodeFrame as serverEncodeFrame, parseFrame } from '../../src/handler/frame-header.js';
-import { frame } from '../helpers/app.js';
+import { frame } from '../helpers/frames.js';
 import {
   backoffDelay,
   coverCrop,

@@ -1,21 +1,13 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/config.js';
 import { startApp, type App } from '../../src/app.js';
 import { createLogger } from '../../src/utils/logger.js';
+import { TEST_MODELS } from './frames.js';
 
-export const TEST_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const TEST_MODELS = path.join(TEST_DIR, 'models');
+export { frame, scene, TEST_DIR, TEST_MODELS } from './frames.js';
 
 /** The fixture model for tests about the server rather than the model: a score from brightness, no network. */
 export const BRIGHTNESS_MODEL = { MODEL: 'brightness_model:BrightnessModel', MODEL_PATH: TEST_MODELS } as const;
-
-export const frame = (name: string): Buffer => fs.readFileSync(path.join(TEST_DIR, 'fixtures', 'frames', name));
-
-/** The five distinct captures of a still scene ('face' or 'empty'): what a real camera sends. */
-export const scene = (name: 'face' | 'empty'): Buffer[] => [frame(`${name}.jpg`), ...[1, 2, 3, 4].map((i) => frame(`${name}-${i}.jpg`))];
 
 export interface TestApp {
   app: App;
