@@ -58,8 +58,8 @@ SUPPORTED_OPS = (
 # NHWC axis -> NCHW axis for 4-D tensors.
 NHWC_TO_NCHW_AXIS = (0, 2, 3, 1)
 
-_DTYPES = {"float32": np.float32, "int32": np.int32}
-_STORED = {"float16": np.float16}
+_DTYPES: dict[str, type[np.generic]] = {"float32": np.float32, "int32": np.int32}
+_STORED: dict[str, type[np.generic]] = {"float16": np.float16}
 
 
 class UnsupportedOpError(ValueError):
@@ -76,10 +76,9 @@ def read_weights(manifest: list, data: Union[bytes, Mapping[str, bytes]]) -> dic
     from each shard path to its bytes. Quantised float16 values are widened to
     float32; other quantisations raise (no graph here uses them)."""
     out: dict[str, np.ndarray] = {}
-    joined = isinstance(data, (bytes, bytearray, memoryview))
     offset = 0
     for group in manifest:
-        if joined:
+        if isinstance(data, (bytes, bytearray, memoryview)):
             buf = bytes(data)
         else:
             buf = b"".join(data[p] for p in group["paths"])
@@ -114,9 +113,11 @@ def _attr_s(node: dict, key: str, default: str | None = None) -> str | None:
     return base64.b64decode(a["s"]).decode()
 
 
-def _attr_ints(node: dict, key: str, default: list[int] | None = None) -> list[int] | None:
+def _attr_ints(node: dict, key: str, default: list[int] | None = None) -> list[int]:
     a = node.get("attr", {}).get(key)
     if a is None:
+        if default is None:
+            raise UnsupportedOpError(f"{node.get('op')} {node.get('name')}: attribute {key} is missing")
         return default
     return [int(i) for i in a.get("list", {}).get("i", [])]
 

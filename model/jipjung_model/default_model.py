@@ -1,4 +1,4 @@
-"""The default concentration model: BlazeFace face detection + head pose.
+"""The default concentration model: BlazeFace finds the face, FaceMesh follows it and gives the head pose.
 
 Per frame
 ---------
@@ -22,26 +22,29 @@ Per frame
      helmet or a chest patch in a rotated photo) stay below 0.7.
    - *Tracking*: the student face found in the previous frame (also across
      units, through the context, while no more than ``trackGap`` frames
-     apart) is re-found with one crop pass around its last box, kept when
-     that crop scores at least ``trackScore`` (0.6). The whole frame is
-     re-scanned every ``redetectEvery`` frames (and whenever the track is
-     lost) so that other faces are counted and a better student face can
-     take over. While the face stays still (its 16x16 thumbnail differs
-     from the one taken where the network last placed it by at most
-     ``stillDifference``, 0.08 of the thumbnail's contrast: about a third of
-     a pixel's shift or 1.5 degrees of roll at 320x240) that location is
-     reused for up to ``stillReuse`` (2) frames in a row instead of a crop
-     pass; only a converged location (the crop pass moved the box by at
-     most 3 %) is reused. A still student costs ~0.7 network passes per
-     frame, a moving one 1.2. When nobody has been in view for ``absentScanAfterSeconds``
-     (2 s), the whole frame is scanned only every ``absentScanSeconds``
-     (0.4 s), and candidates that failed verification are remembered
-     (``rejectMemorySeconds``) in the context's ``scan`` entry.
+     apart) is followed by FaceMesh alone (facemesh.py), as MediaPipe does:
+     each frame's mesh crop is the previous mesh's box x1.5, levelled by its
+     eye line, kept while the mesh's face flag is at least
+     ``meshTrackScore``; below it one crop pass around the last box tries
+     to keep the track. A pose that jumps by more than ``meshJumpDegrees``
+     from the previous frame gets a fresh crop from a detector pass, which
+     also checks that the face was not flipped upside down. Every
+     ``redetectEvery`` frames (4 s) the whole frame is scanned so that other
+     faces are counted and a better student face can take over; it confirms
+     the track when it finds it and the track's orientation has been
+     checked, else one crop pass confirms it (``_seen_upright``). A still
+     face (its 16x16 thumbnail differs from the one taken where the network
+     last placed it by at most ``stillDifference``) reuses that location for
+     up to ``stillReuse`` frames in a row. When nobody has been in view for
+     ``absentScanAfterSeconds`` (2 s), the whole frame is scanned only every
+     ``absentScanSeconds`` (0.4 s), and candidates that failed verification
+     are remembered (``rejectMemorySeconds``) in the context's ``scan`` entry.
 
    ``faces`` counts verified faces; on frames where only the track was
    followed it is 1 or 0. The student face is the verified face with the
    largest ``area * (1 - 0.5 * offCentre)``.
-4. Head pose from the student face's six keypoints (pose.py).
+4. Head pose from a rigid fit of the student's mesh to MediaPipe's
+   canonical face (mesh_pose.py).
 5. Eye openness of both eyes (eyes.py) on the greyscale of the detection
    image (bicubic; ``eyesFullDecode`` uses a second, full-size greyscale
    decode instead, ~1.7 ms a 640x480 frame).
@@ -100,13 +103,16 @@ DEFAULTS: dict[str, Any] = {
     # one mesh pass more, on such frames only).
     "meshJumpDegrees": 8.0,
     "uprightScore": 0.86,
+    # A scan's whole-frame pass that finds the tracked face at this score
+    # confirms it upright without a crop pass (see _seen_upright).
+    "confirmScore": 0.9,
     "minDecodeWidth": 320,
     "candidateScore": 0.25,
     "maxCandidates": 3,
     "acceptScore": 0.75,
     "trackScore": 0.6,
     "trackGap": 10,
-    "redetectEvery": 10,
+    "redetectEvery": 20,
     # A still face is not re-located: when the tracked face's region of the
     # image differs from where the network last located it by at most
     # stillDifference (mean absolute difference of a 16x16 thumbnail, in
@@ -159,7 +165,8 @@ class Face(Detection):
     def pose(self) -> dict[str, Any]:
         """The mesh's head pose (mesh_pose.head_pose), computed once."""
         if self._pose is None:
-            self._pose = mesh_pose.head_pose(self.mesh)
+            self._pose = mesh_pose.head_pose(self.mesh) if self.mesh is not None else {
+                "plausible": False, "yaw": None, "pitch": None, "roll": None}
         return self._pose
 
 
@@ -213,6 +220,7 @@ def _valid_track(track: Any) -> dict[str, Any] | None:
     roi, pose = _numbers(track.get("roi"), 4), _numbers(track.get("pose"), 2)
     return {
         "box": box, "seq": seq, "scanSeq": scan_seq, "inverted": track.get("inverted") is True,
+        "checked": track.get("checked") is True,
         "roi": roi if roi is not None and roi[2] > 0 else None, "pose": pose,
     }
 
@@ -269,12 +277,12 @@ class ConcentrationModel(Model):
     """BlazeFace + FaceMesh head pose; see the module docstring."""
 
     name = "facemesh-pose"
-    version = "0.4.0"
+    version = "0.4.1"
 
     def __init__(self) -> None:
         self.options: dict[str, Any] = dict(DEFAULTS)
-        self.detector: BlazeFace | None = None
-        self.mesh: FaceMesh | None = None
+        self._detector: BlazeFace | None = None
+        self._mesh: FaceMesh | None = None
 
     def load(self, options: Mapping[str, Any]) -> None:
         cv2.setNumThreads(1)
@@ -282,8 +290,22 @@ class ConcentrationModel(Model):
         path = self.options["detector"]
         if not os.path.isabs(path):
             path = os.path.join(os.path.dirname(SHORT_RANGE), path)
-        self.detector = BlazeFace(path)
-        self.mesh = FaceMesh(self.options["faceMesh"])
+        self._detector = BlazeFace(path)
+        self._mesh = FaceMesh(self.options["faceMesh"])
+
+    @property
+    def detector(self) -> BlazeFace:
+        if self._detector is None:
+            self.load({})
+        assert self._detector is not None
+        return self._detector
+
+    @property
+    def mesh(self) -> FaceMesh:
+        if self._mesh is None:
+            self.load({})
+        assert self._mesh is not None
+        return self._mesh
 
     # -- faces -----------------------------------------------------------
 
@@ -300,13 +322,18 @@ class ConcentrationModel(Model):
     def _after_jump(self, image: np.ndarray, face: Face, last: list[float]) -> Face:
         """``face``, or the face re-located by the detector and meshed afresh
         when its pose moved by more than meshJumpDegrees since the last frame
-        (see DEFAULTS)."""
+        (see DEFAULTS), or marked upside down when the detector finds it so."""
         pose = face.pose()
-        if pose["yaw"] is None or max(abs(pose["yaw"] - last[0]), abs(pose["pitch"] - last[1])) <= self.options["meshJumpDegrees"]:
+        if pose["yaw"] is None or max(
+                abs(pose["yaw"] - last[0]), abs(pose["pitch"] - last[1])) <= self.options["meshJumpDegrees"]:
             return face
         det = self.detector.refine(image, face)
         if det.score < self.options["trackScore"]:
             return face
+        if self._inverted(image, det, det.score):
+            # A face flipped from one frame to the next (a phone turned over)
+            # reads as a jump, and the mesh would place an upright face on it.
+            return Face(det.score, det.box, det.keypoints, inverted=True)
         again = self._mesh_of(image, det)
         return again if again.score >= self.options["meshTrackScore"] else face
 
@@ -330,6 +357,17 @@ class ConcentrationModel(Model):
         if (r1.score + r2.score) / 2 < self.options["acceptScore"]:
             return None
         return Face(r2.score, r2.box, r2.keypoints, inverted=self._inverted(image, r2, r2.score))
+
+    def _seen_upright(self, tracked: Detection, cands: list[Detection], checked: bool) -> bool:
+        """Whether the whole-frame pass confirms an upright track by itself,
+        saving the crop pass that would: it finds the tracked face, and the
+        track's orientation was already checked by the detector (``checked``)
+        or the find scores confirmScore or more (upside-down faces score at
+        most 0.85 on it on the real-face set)."""
+        if isinstance(tracked, Face) and tracked.inverted:
+            return False
+        need = self.options["candidateScore"] if checked else self.options["confirmScore"]
+        return any(c.score >= need and _same_face(c, tracked) for c in cands)
 
     def _inverted(self, image: np.ndarray, face: Detection, upright_score: float) -> bool:
         """Whether the face is upside down: BlazeFace finds some upside-down
@@ -392,8 +430,8 @@ class ConcentrationModel(Model):
         self, image: np.ndarray, seq: int, track: dict[str, Any] | None,
         memory: dict[str, Any] | None = None, fps: float = 5.0,
         grey: np.ndarray | None = None, still: dict[str, Any] | None = None,
-    ) -> tuple[list[Detection], Detection | None, dict[str, Any] | None, bool]:
-        """Verified faces, the student face, the new track, and whether the
+    ) -> tuple[list[Detection], Face | None, dict[str, Any] | None, bool]:
+        """Verified faces, the student face (with its mesh), the new track, and whether the
         whole frame was scanned. ``memory`` (see _valid_scan) is updated in
         place; None: scan now and remember nothing. ``still`` (a dict kept
         over the frames of one unit, updated in place) and ``grey`` (the
@@ -404,6 +442,10 @@ class ConcentrationModel(Model):
         fps = fps if isinstance(fps, (int, float)) and fps > 0 else 5.0
         faces: list[Detection] = []
         tracked = None
+        # Whether the detector checked the track's orientation since it began
+        # (a track the mesh follows keeps its orientation: a slow turn turns
+        # its crop too, and a fresh crop comes from a detector pass).
+        checked = track is not None and track.get("checked") is True
         if track is not None:
             bx, by, bw, bh = track["box"]
             prior = Detection(1.0, (bx * w, by * h, bw * w, bh * h), np.zeros((6, 2)))
@@ -424,6 +466,7 @@ class ConcentrationModel(Model):
                     elif track.get("pose") is not None:
                         r = self._after_jump(image, r, track["pose"])
                 if r is None:
+                    checked = False
                     r = self.detector.refine(image, prior)
                     if r.score < o["trackScore"]:
                         r = None
@@ -434,7 +477,7 @@ class ConcentrationModel(Model):
             if r is not None:
                 tracked = r
                 faces.append(r)
-        if tracked is not None:
+        if tracked is not None and track is not None:
             scan = seq - track.get("scanSeq", -10**9) >= o["redetectEvery"]
         elif track is not None or memory is None or memory["seq"] is None or memory["empty"] is None:
             scan = True  # the face was just lost (or nothing is known): look everywhere now
@@ -445,7 +488,8 @@ class ConcentrationModel(Model):
                 scan = True  # only just empty: maybe a detector miss
             else:
                 scan = not (0 < seq - memory["seq"] < every)  # nobody for a while
-        if scan and tracked is not None:
+        cands = self.detector.detect(image, o["candidateScore"]) if scan else []
+        if scan and tracked is not None and not self._seen_upright(tracked, cands, checked):
             # The mesh alone follows whatever is in its crop: on a face turned
             # upside down it still places an upright face with flag ~1. The
             # detector confirms the track and its orientation on every scan.
@@ -459,12 +503,12 @@ class ConcentrationModel(Model):
                     still.clear()
             if tracked is not None:
                 faces.append(tracked)
+                checked = True
         if scan:
             rejected = []
             if memory is not None:
                 keep = o["rejectMemorySeconds"] * fps
                 rejected = [r for r in memory["rejected"] if 0 <= seq - r[5] < keep]
-            cands = self.detector.detect(image, o["candidateScore"])
             for cand in cands[: o["maxCandidates"]]:
                 if any(_same_face(cand, f) for f in faces):
                     continue  # already verified (whole-frame boxes are coarse)
@@ -486,22 +530,21 @@ class ConcentrationModel(Model):
                 elif memory["empty"] is None or seq < memory["empty"]:
                     memory["empty"] = seq
         faces = [f for f in faces if np.all(np.isfinite(f.box)) and np.all(np.isfinite(f.keypoints))]
-        student = None
+        chosen = None
         if faces:
             def priority(f: Detection) -> float:
                 cx, cy = f.center
                 off = min(1.0, max(abs(cx / w - 0.5), abs(cy / h - 0.5)) / 0.5)
                 return f.box[2] * f.box[3] * (1.0 - 0.5 * off)
-            student = max(faces, key=priority)
-        if student is not tracked and still:
+            chosen = max(faces, key=priority)
+        if chosen is not tracked and still:
             still.clear()
         new_track = None
-        if student is not None:
-            meshed = self._with_mesh(image, student)
-            if meshed is not student:
-                if still and still.get("face") is student:
-                    still["face"] = meshed
-                student = meshed
+        student = None
+        if chosen is not None:
+            student = self._with_mesh(image, chosen)
+            if student is not chosen and still and still.get("face") is chosen:
+                still["face"] = student
             x, y, bw, bh = student.box
             roi = pose = None
             if student.mesh is not None:
@@ -516,6 +559,7 @@ class ConcentrationModel(Model):
                 "roi": roi,
                 "pose": pose,
                 "inverted": student.inverted,
+                "checked": checked if chosen is tracked else True,
             }
         return faces, student, new_track, scan
 
@@ -573,7 +617,8 @@ class ConcentrationModel(Model):
             # others seen by the last scan are still counted until the next.
             entry["faces"] = max(len(faces), memory["faces"])
         h, w = image.shape[:2]
-        pose, centre, eyes = None, 1.0, None
+        pose: dict[str, Any] | None = None
+        centre, eyes = 1.0, None
         if student is not None:
             x, y, bw, bh = student.box
             entry["face"] = True
@@ -619,7 +664,7 @@ class ConcentrationModel(Model):
     # -- units -----------------------------------------------------------
 
     def analyse(self, unit: Unit, context: dict[str, Any] | None) -> UnitResult:
-        if self.detector is None:
+        if self._detector is None:
             self.load({})
         context = dict(context or {})
         track = _valid_track(context.get("track"))

@@ -179,7 +179,8 @@ def restore(raw: Any) -> dict[str, Any]:
     if isinstance(c, dict):
         calib = t["calib"]
         calib["start"] = int(c["start"]) if isinstance(c.get("start"), int) else None
-        for v in c.get("samples") if isinstance(c.get("samples"), list) else ():
+        samples = c.get("samples")
+        for v in samples if isinstance(samples, list) else ():
             if isinstance(v, list) and len(v) == 4 and all(_finite(x) for x in v[:3]) \
                     and (v[3] is None or _finite(v[3])):
                 calib["samples"].append([int(v[0]), float(v[1]), float(v[2]), v[3]])
@@ -224,28 +225,28 @@ class Tracker:
     def _calibrate(self, seq: int, pose: dict[str, Any] | None, eyes: float | None) -> None:
         c, o, t = self.t["calib"], self.o, self.t
         upright = pose is not None and pose["plausible"] and abs(pose["roll"]) <= o["calibrationMaxRoll"]
-        last, t["last"] = t["last"], ([seq, round(pose["yaw"], 1), round(pose["pitch"], 1)] if upright else None)
+        yaw, pitch = (pose["yaw"], pose["pitch"]) if upright and pose is not None else (0.0, 0.0)
+        last, t["last"] = t["last"], ([seq, round(yaw, 1), round(pitch, 1)] if upright else None)
         steady = (
             upright and last is not None and last[0] == seq - 1
-            and abs(pose["yaw"] - last[1]) <= o["steadyDegrees"]
-            and abs(pose["pitch"] - last[2]) <= o["steadyDegrees"]
+            and abs(yaw - last[1]) <= o["steadyDegrees"]
+            and abs(pitch - last[2]) <= o["steadyDegrees"]
         )
         if c["done"]:
             yaw0, pitch0 = c["yaw0"], c["pitch0"]
-            if steady and abs(pose["yaw"] - yaw0) <= YAW_OK and abs(pose["pitch"] - pitch0) <= PITCH_OK:
+            if steady and abs(yaw - yaw0) <= YAW_OK and abs(pitch - pitch0) <= PITCH_OK:
                 k = min(1.0, self.dt / o["neutralFollowSeconds"])
-                c["yaw0"] = round(yaw0 + k * (pose["yaw"] - yaw0), 2)
-                c["pitch0"] = round(pitch0 + k * (pose["pitch"] - pitch0), 2)
+                c["yaw0"] = round(yaw0 + k * (yaw - yaw0), 2)
+                c["pitch0"] = round(pitch0 + k * (pitch - pitch0), 2)
             return
-        if c["start"] is None:
-            c["start"] = seq
-        if steady and abs(pose["yaw"]) <= o["calibrationMaxYaw"] and abs(pose["pitch"]) <= o["calibrationMaxPitch"]:
-            c["samples"].append([seq, round(pose["yaw"], 1), round(pose["pitch"], 1),
+        start = c["start"] = seq if c["start"] is None else c["start"]
+        if steady and abs(yaw) <= o["calibrationMaxYaw"] and abs(pitch) <= o["calibrationMaxPitch"]:
+            c["samples"].append([seq, round(yaw, 1), round(pitch, 1),
                                  None if eyes is None else round(eyes, 3)])
         keep = o["calibrationWindowSeconds"] / self.dt
         c["samples"] = [v for v in c["samples"] if 0 <= seq - v[0] < keep]
         best = cluster(c["samples"], o["clusterDegrees"])
-        elapsed = (seq - c["start"] + 1) * self.dt
+        elapsed = (seq - start + 1) * self.dt
         need = max(o["calibrationMinSamples"], (len(c["samples"]) + 1) // 2)
         c["progress"] = round(min(1.0, elapsed / o["calibrationSeconds"], len(best) / need), 2)
         if c["progress"] < 1.0:

@@ -223,7 +223,7 @@ class RealFaceTest(unittest.TestCase):
     def test_turned_upside_down_while_tracked(self):
         entries = self.session(self.frames(25) + self.frames(25, first=100, angle=180.0))
         self.assertTrue(all(e["state"] == "focused" for e in entries[:25]))
-        # Found on the next whole-frame scan (within redetectEvery frames), then the
+        # Found on the flip itself (it reads as a jump of the pose), then the
         # look-away onset (2 s).
         self.assertTrue(all(e["roll"] == 180.0 for e in entries[30:]))
         self.assertTrue(all(e["state"] == "distracted" for e in entries[40:]), [e["state"] for e in entries[25:]])
