@@ -161,5 +161,52 @@ class StillFaceTest(unittest.TestCase):
         self.assertGreater(abs(rolls[-1] - rolls[0]), 20, rolls)
 
 
+class TrackScanTest(unittest.TestCase):
+    """A tracked face costs one mesh pass a frame and one detector pass a
+    scan (every redetectEvery frames)."""
+
+    def passes(self, frames, context=None, first_seq=0):
+        m = model()
+        detector, mesh = [], []
+        run, fwd = m.detector._run, m.mesh.forward_rgb
+        m.detector._run = lambda square: detector.append(seq[0]) or run(square)
+        m.mesh.forward_rgb = lambda square: mesh.append(seq[0]) or fwd(square)
+        seq = [first_seq]
+        try:
+            for start in range(0, len(frames), 5):
+                chunk = frames[start:start + 5]
+                for i in range(len(chunk)):
+                    seq[0] = first_seq + start + i
+                    unit = Unit([Frame(seq[0], 1.7e12 + 200.0 * seq[0], FORMAT_JPEG, chunk[i])],
+                                closes_window=False, fps=5.0)
+                    context = m.analyse(unit, context).context
+        finally:
+            del m.detector._run
+            del m.mesh.forward_rgb
+        return detector, mesh, context
+
+    def test_tracked_face_scanned_with_one_detector_pass(self):
+        from eval.speed import moving_frames
+        frames = (moving_frames() * 3)[:45]
+        detector, mesh, context = self.passes(frames)
+        every = model().options["redetectEvery"]
+        self.assertTrue(context["track"]["checked"])
+        # After the first frame's find (whole frame, two crop passes and the mesh):
+        # the mesh on every frame, the detector once on each scan, at its frame.
+        later = [s for s in detector if s > 0]
+        self.assertEqual(later, [every, 2 * every], detector)
+        self.assertEqual(len([s for s in mesh if s > 0]), 44)
+
+    def test_unchecked_track_confirmed_by_a_crop_pass(self):
+        from eval.speed import moving_frames
+        frames = moving_frames()
+        _, _, context = self.passes(frames[:5])
+        context["track"]["checked"] = False
+        context["track"]["scanSeq"] = 4 - model().options["redetectEvery"]  # the next frame scans
+        detector, _, context = self.passes(frames[5:6], context, first_seq=5)
+        self.assertGreaterEqual(len(detector), 2, detector)  # whole frame, then the crop pass
+        self.assertTrue(context["track"]["checked"])
+
+
 if __name__ == "__main__":
     unittest.main()
