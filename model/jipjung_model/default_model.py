@@ -84,7 +84,7 @@ import numpy as np
 from . import mesh_pose, temporal
 from .blazeface import LEFT_EYE, RIGHT_EYE, SHORT_RANGE, BlazeFace, Detection
 from .eyes import eye_openness
-from .facemesh import DEFAULT_FACEMESH, FaceMesh, face_roi, mesh_roi
+from .facemesh import DEFAULT_FACEMESH, DEFAULT_IRIS, FaceMesh, Iris, eye_opening, eye_roi, face_roi, mesh_roi
 from .image import decode_frame, pick_reduce, quality
 from .interface import Frame, Model, Unit, UnitOutcome, UnitResult
 from .pose import ramp  # noqa: F401  (re-exported: the public helpers of this model)
@@ -92,6 +92,21 @@ from .pose import ramp  # noqa: F401  (re-exported: the public helpers of this m
 DEFAULTS: dict[str, Any] = {
     "detector": SHORT_RANGE,
     "faceMesh": DEFAULT_FACEMESH,
+    # The eyes are measured on every frame by their image (eyes.py), which is
+    # cheap but reads some closed lids as open and some open eyes as closed.
+    # When that measure falls below irisCheckRatio x the open-eye reference
+    # (the student's calibrated open eyes, else the population's), the iris
+    # network (facemesh.py) places the lids: closed when their gap is under
+    # irisClosedOpening of the eye's width, open from irisOpenOpening; between
+    # the two (narrowed eyes: a smile, a blur) the image measure decides. Open
+    # eyes read 0.32-0.40, smiling and blurred ones down to 0.23, painted closed
+    # ones 0.05-0.20 on the real-face set. Two network passes,
+    # each about as heavy as the mesh's, on such frames only: blinks and
+    # closures, not open eyes. 0 disables it.
+    "iris": DEFAULT_IRIS,
+    "irisCheckRatio": 0.9,
+    "irisClosedOpening": 0.2,
+    "irisOpenOpening": 0.25,
     # A tracked face is followed by the mesh alone (no detector pass) while the
     # mesh's face flag stays at or above this.
     "meshTrackScore": 0.5,
@@ -277,12 +292,13 @@ class ConcentrationModel(Model):
     """BlazeFace + FaceMesh head pose; see the module docstring."""
 
     name = "facemesh-pose"
-    version = "0.4.1"
+    version = "0.4.2"
 
     def __init__(self) -> None:
         self.options: dict[str, Any] = dict(DEFAULTS)
         self._detector: BlazeFace | None = None
         self._mesh: FaceMesh | None = None
+        self._iris: Iris | None = None
 
     def load(self, options: Mapping[str, Any]) -> None:
         cv2.setNumThreads(1)
@@ -292,6 +308,7 @@ class ConcentrationModel(Model):
             path = os.path.join(os.path.dirname(SHORT_RANGE), path)
         self._detector = BlazeFace(path)
         self._mesh = FaceMesh(self.options["faceMesh"])
+        self._iris = Iris(self.options["iris"]) if self.options["irisCheckRatio"] > 0 else None
 
     @property
     def detector(self) -> BlazeFace:
@@ -306,6 +323,17 @@ class ConcentrationModel(Model):
             self.load({})
         assert self._mesh is not None
         return self._mesh
+
+    def _iris_opening(self, image: np.ndarray, mesh: np.ndarray) -> float | None:
+        """Mean lid gap over eye width of both eyes by the iris network, in
+        MediaPipe's eye crops from the mesh; None without the network."""
+        if self._iris is None:
+            return None
+        gaps = []
+        for left in (False, True):
+            r = self._iris.run(image, *eye_roi(mesh, left), left)
+            gaps.append(eye_opening(r.contour))
+        return sum(gaps) / len(gaps)
 
     # -- faces -----------------------------------------------------------
 
@@ -619,6 +647,7 @@ class ConcentrationModel(Model):
         h, w = image.shape[:2]
         pose: dict[str, Any] | None = None
         centre, eyes = 1.0, None
+        closed: bool | None = None
         if student is not None:
             x, y, bw, bh = student.box
             entry["face"] = True
@@ -636,10 +665,18 @@ class ConcentrationModel(Model):
                 if measured is not None:
                     entry["eyes"] = {"right": measured[0], "left": measured[1]}
                     eyes = (measured[0] + measured[1]) / 2
+                    if student.mesh is not None and eyes < o["irisCheckRatio"] * tracker.open_reference():
+                        opening = self._iris_opening(image, student.mesh)
+                        if opening is not None:
+                            entry["irisOpening"] = round(opening, 3)
+                            if opening < o["irisClosedOpening"]:
+                                closed = True
+                            elif opening >= o["irisOpenOpening"]:
+                                closed = False
             cx, cy = (x + bw / 2) / w, (y + bh / 2) / h
             off = max(abs(cx - 0.5), abs(cy - 0.5)) / 0.5
             centre = ramp(off, 0.6, 1.0)  # leaving the centre is looking away too
-        step = tracker.step(seq, student is not None, pose, centre, eyes)
+        step = tracker.step(seq, student is not None, pose, centre, eyes, closed)
         entry.update(
             score=step["score"], state=step["state"], target=step["target"], reasons=step["reasons"],
             eyesClosed=step["eyesClosed"],

@@ -216,6 +216,14 @@ class Tracker:
         c = self.t["calib"]
         return (c["yaw0"], c["pitch0"]) if c["done"] else (0.0, 0.0)
 
+    def open_reference(self) -> float:
+        """The open-eye openness: the student's calibrated one, else the
+        population's (the closed threshold over closedRatio)."""
+        c = self.t["calib"]
+        if c["done"] and c.get("eyes0"):
+            return float(c["eyes0"])
+        return self.o["eyesClosedOpenness"] / self.o["closedRatio"]
+
     def closed_below(self) -> float:
         c = self.t["calib"]
         if c["done"] and c.get("eyes0"):
@@ -287,8 +295,10 @@ class Tracker:
         return math.prod(self.factors(pose, centre).values())
 
     def step(self, seq: int, face: bool, pose: dict[str, Any] | None, centre: float,
-             eyes: float | None) -> dict[str, Any]:
-        """One usable frame: the frame's state, score and components."""
+             eyes: float | None, closed: bool | None = None) -> dict[str, Any]:
+        """One usable frame: the frame's state, score and components.
+        ``closed``: a finer reading of whether the eyes are closed than
+        ``eyes`` against the threshold (the iris network's), when there is one."""
         o, t = self.o, self.t
         threshold = self.closed_below()  # before this frame can end calibration
         factors = self.factors(pose, centre) if face and pose is not None else {}
@@ -297,7 +307,7 @@ class Tracker:
         if face and pose is not None and pose["plausible"] and eyes is not None:
             yaw0, pitch0 = self.neutral()
             if abs(pose["pitch"] - pitch0) <= EYES_MAX_PITCH and abs(pose["yaw"] - yaw0) <= EYES_MAX_YAW:
-                eyes_closed = eyes < threshold
+                eyes_closed = closed if closed is not None else eyes < threshold
         self._calibrate(seq, pose if face else None, eyes)
 
         if eyes_closed is None:

@@ -229,6 +229,21 @@ class RealFaceTest(unittest.TestCase):
         self.assertTrue(all(e["state"] == "distracted" for e in entries[40:]), [e["state"] for e in entries[25:]])
         self.assertIn("head-tilted", entries[-1]["reasons"])
 
+    def test_closed_lids_the_image_reads_open_are_closed_by_the_iris(self):
+        # This person's painted lids keep the eye region's contrast: the image
+        # measure reads them 0.40/0.52 against 0.55 open. Its drop below 0.9 x
+        # the calibrated open eyes asks the iris network, which places the lids.
+        from eval import people
+        subject = next(x for x in people.subjects() if x.name == "london-096")
+        open_eyes, shut = people.frontal(subject), people.closed(subject)
+        entries = self.session([open_eyes(i) for i in range(30)] + [shut(i) for i in range(15)])
+        self.assertFalse(any("irisOpening" in e for e in entries[:30]))
+        closed = entries[31:]
+        self.assertTrue(all(e["irisOpening"] < 0.25 and e["eyesClosed"] for e in closed),
+                        [(e.get("eyes"), e.get("irisOpening")) for e in closed])
+        self.assertEqual(entries[-1]["state"], "drowsy")
+        self.assertIn("eyes-closed", entries[-1]["reasons"])
+
     def test_dim_face_is_judged_not_flat(self):
         f = one(canvas(self.FACE, brightness=0.35))
         self.assertEqual(f["qualityFlags"], [])
