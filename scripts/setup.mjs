@@ -18,7 +18,7 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
  */
 export const SYSTEM_PACKAGES = {
   model: ['python3-opencv', 'python3-numpy', 'python3-onnx'],
-  test: ['chromium', 'firefox-esr', 'nginx-light', 'redis-server', 'fonts-nanum', 'flake8', 'mypy'],
+  test: ['chromium', 'firefox-esr', 'nginx-light', 'redis-server', 'fonts-nanum', 'flake8', 'mypy', 'python3-websockets'],
 };
 
 export const LOG_DIR = path.join(root, '.jipjung');

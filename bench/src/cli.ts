@@ -25,6 +25,9 @@ Timing:
   --ramp S              seconds over which the sessions open               [5]
   --seed N              seed of the sessions' phases: when in each second a session's
                         units begin, uniform at random as students start    [1]
+  --phase-spread S      draw the phases within the first S seconds of the unit period:
+                        1 as students who start when they like, 0.2 as a class
+                        that starts together                                [1]
   --settle S            seconds between the ramp and the measurement       [2]
   --raw-seconds S       seconds of raw model throughput (0: skip)           [10]
   --raw-each-step       measure it between steps too: each step's efficiency and
@@ -43,6 +46,12 @@ Server:
   --server-root DIR     run the server of another checkout (built, with its own model/),
                         to compare a server change before and after
   --ignore-throttle     keep sending at 5 fps when the server throttles
+
+Baseline:
+  --reference           run every step against the single-process reference server
+                        (bench/reference/server.py) as well, right after the service's
+                        step with the same load, seed and phases, and report the ratios
+                        (with --find-capacity, a second search against it)
 
 Output:
   --json [FILE]         write the JSON report (default bench-results/<time>-<model>.json)
@@ -147,6 +156,13 @@ export function parseArgs(argv: string[]): { options: RunOptions; json: string |
       case '--seed':
         o.seed = num(a, next());
         break;
+      case '--phase-spread':
+        o.phaseSpreadS = num(a, next());
+        if (!(o.phaseSpreadS > 0 && o.phaseSpreadS <= 1)) throw new Error('--phase-spread is above 0 and at most 1 (seconds, the unit period)');
+        break;
+      case '--reference':
+        o.reference = true;
+        break;
       case '--ignore-throttle':
         o.obeyThrottle = false;
         break;
@@ -161,9 +177,13 @@ export function parseArgs(argv: string[]): { options: RunOptions; json: string |
     }
   }
   if (!o.findCapacity && o.idle === null && o.sessions.length === 0) o.sessions = [20];
+  if (o.reference && o.idle !== null) throw new Error('--reference runs with --sessions or --find-capacity, not --idle');
   if (json === '') {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-    const mode = o.idle !== null ? `idle${o.idle}` : o.findCapacity ? 'capacity' : `n${o.sessions.join('-')}`;
+    const mode =
+      (o.idle !== null ? `idle${o.idle}` : o.findCapacity ? 'capacity' : `n${o.sessions.join('-')}`) +
+      (o.phaseSpreadS !== DEFAULTS.phaseSpreadS ? `-spread${o.phaseSpreadS}` : '') +
+      (o.reference ? '-reference' : '');
     json = path.join(ROOT, 'bench-results', `${stamp}-${o.model}-${mode}.json`);
   }
   return { options: o, json, help };
@@ -188,7 +208,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\nJSON: ${path.relative(process.cwd(), path.resolve(parsed.json))}\n`);
     if (svg) process.stdout.write(`SVG:  ${path.relative(process.cwd(), svg)}\n`);
   }
-  const broken = report.steps.filter((s) => !s.arithmetic.ok);
+  const broken = [...report.steps, ...(report.reference?.steps ?? [])].filter((s) => !s.arithmetic.ok);
   if (broken.length > 0) process.exitCode = 1;
 }
 

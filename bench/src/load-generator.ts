@@ -12,6 +12,7 @@ import WebSocket from 'ws';
 import { encodeFrame, FORMAT_JPEG } from '../../dist/handler/frame-header.js';
 import { zeroCounts, type UnitCounts } from '../../dist/handler/unit-builder.js';
 import { LatencyHistogram } from './histogram.js';
+import { alignedAfter, phaseDrawer } from './phases.js';
 
 export type Msg = Record<string, any>;
 
@@ -95,28 +96,8 @@ export interface SessionOptions {
   obeyThrottle: boolean;
   /** Time allowed for the welcome, and for the summary after bye. */
   handshakeTimeoutMs: number;
-  /** Where in each unit period (a fraction of it, from the run's start) this session's units begin [0]. */
-  phase?: number;
-}
-
-/**
- * Uniform numbers in [0, 1) from a 32-bit seed (mulberry32): a run's
- * session phases can be drawn again with the same seed.
- */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** The first time ≥ `now` that is `offsetMs` past `anchor` plus a whole number of periods. */
-export function alignedAfter(now: number, anchor: number, offsetMs: number, periodMs: number): number {
-  return anchor + offsetMs + Math.ceil((now - anchor - offsetMs) / periodMs) * periodMs;
+  /** Where in each unit period (ms after a period's start, counted from the run's start) this session's units begin [0]. */
+  phaseMs?: number;
 }
 
 /**
@@ -215,7 +196,7 @@ export class BenchSession {
   /** When to send the first frame so that units begin at this session's phase of the unit period counted from `anchor`. */
   firstSendAfter(now: number, anchor: number): number {
     const period = this.unitPeriodMs;
-    return alignedAfter(now, anchor, (this.opts.phase ?? 0) * period, period);
+    return alignedAfter(now, anchor, (this.opts.phaseMs ?? 0) % period, period);
   }
 
   /** Send frames every 1000/fps ms from `firstAt` (monotonic ms) until `stopAt`. */
@@ -412,6 +393,8 @@ export interface LoadOptions {
   lifetimeMs?: number;
   /** Seed of the sessions' phases (see runLoad) [1]. */
   seed?: number;
+  /** Phases are drawn within this many seconds from the start of the unit period [1: all of it]. */
+  phaseSpreadS?: number;
   /** Called when the measurement window opens and closes (for CPU and memory samples). */
   onWindow?: (phase: 'start' | 'end') => void | Promise<void>;
 }
@@ -438,8 +421,10 @@ const sleepUntil = (t: number) => new Promise<void>((r) => setTimeout(r, Math.ma
  * throughout, N at a time.
  *
  * Students start at times of their own, so each session's units begin at a
- * phase of the unit period drawn at random (uniform, from `seed`) and
- * counted from the run's start, whatever its ramp slot and handshake took.
+ * phase of the unit period drawn at random (uniform, from `seed`, within the
+ * first `phaseSpreadS` seconds of the period: all of it by default, less for
+ * a class that starts together) and counted from the run's start, whatever
+ * its ramp slot and handshake took.
  * Phases that follow from the ramp slot fall into clusters for some N
  * (sessions about N/5 slots apart begin their units within a few ms of
  * each other), and the units of a cluster queue for the workers together.
@@ -460,7 +445,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const messages = frameMessages(o.images);
   const lifetimeMs = o.lifetimeMs ?? 0;
   let nextIndex = o.sessions;
-  const random = seededRandom(o.seed ?? 1);
+  const drawPhase = phaseDrawer(o.seed ?? 1, o.phaseSpreadS);
   const newSession = (index: number) => {
     const s = new BenchSession(index, {
       url: o.url,
@@ -468,7 +453,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       recorder,
       obeyThrottle: o.obeyThrottle,
       handshakeTimeoutMs: o.handshakeTimeoutMs,
-      phase: random(),
+      phaseMs: drawPhase(),
     });
     sessions.push(s);
     return s;

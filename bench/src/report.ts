@@ -401,6 +401,8 @@ export interface BenchReport {
   model: { name: 'default' | 'noop'; spec: string; options: string; timing: boolean };
   workers: number;
   mode: 'fixed' | 'capacity' | 'idle';
+  /** When the sessions' units begin: uniform over the first `spreadS` seconds of the unit period, drawn from `seed`. */
+  phases: { seed: number; spreadS: number };
   criteria: Criteria;
   raw: RawResult | null;
   /** The same measured again after the steps: the machine's speed can drift during a run (shared hosts). */
@@ -408,7 +410,43 @@ export interface BenchReport {
   steps: StepReport[];
   /** find-capacity: the largest N that held, and its step. */
   capacity: { sessions: number; analysedPerSecond: number; efficiency: number | null; serverToModel: number | null } | null;
+  /** With --reference: the same steps against the single-process reference server (null without). */
+  reference: ReferenceRun | null;
   idle: IdleReport | null;
+}
+
+/** The steps run against the reference server, each right after the service's step of the same N. */
+export interface ReferenceRun {
+  /** The script and the model it ran. */
+  server: string;
+  steps: StepReport[];
+  capacity: BenchReport['capacity'];
+}
+
+/** The service's figures over the reference's for one N: below 1, the service answers sooner. */
+export interface ReferenceRatios {
+  sessions: number;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+
+/** a ÷ b to 3 significant digits: a ratio far below 1 keeps its digits. */
+const ratio = (a: number | null | undefined, b: number | null | undefined) =>
+  a === null || a === undefined || !b ? null : Number((a / b).toPrecision(3));
+
+/** Latency ratios, service ÷ reference, for every N both ran. */
+export function referenceRatios(service: StepReport[], reference: StepReport[]): ReferenceRatios[] {
+  return service.flatMap((s) => {
+    const r = reference.find((x) => x.sessions === s.sessions);
+    if (!r) return [];
+    return [{ sessions: s.sessions, p50: ratio(s.latencyMs?.p50, r.latencyMs?.p50), p95: ratio(s.latencyMs?.p95, r.latencyMs?.p95), p99: ratio(s.latencyMs?.p99, r.latencyMs?.p99) }];
+  });
+}
+
+/** Sessions held by the service ÷ by the reference (null unless both held some). */
+export function capacityRatio(r: Pick<BenchReport, 'capacity' | 'reference'>): number | null {
+  return ratio(r.capacity?.sessions, r.reference?.capacity?.sessions);
 }
 
 export interface IdleReport {

@@ -1,7 +1,9 @@
 /**
  * Runs a benchmark: the raw model throughput first (workers alone), then
  * one step per N, each against a fresh server process (so no step inherits
- * another's throttling, queues or heap), and builds the report.
+ * another's throttling, queues or heap), and builds the report. With
+ * `reference`, every step runs a second time, right after, against the
+ * single-process reference server: the same N, seed and phases.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,7 +25,9 @@ import {
   type IdleReport,
   type StepReport,
 } from './report.js';
-import { ServerUnderTest } from './server-process.js';
+import { FULL_SPREAD_S } from './phases.js';
+import { ReferenceServer } from './reference-process.js';
+import { ServerUnderTest, type BenchTarget } from './server-process.js';
 import { renderChart } from './svg-chart.js';
 import { readProcessStats } from '../../dist/utils/process-stats.js';
 
@@ -59,6 +63,10 @@ export interface RunOptions {
   obeyThrottle: boolean;
   /** Seed of the sessions' phases in the unit period. */
   seed: number;
+  /** Phases are uniform over the first this many seconds of the unit period (1: all of it; 0.2: a class starting together). */
+  phaseSpreadS: number;
+  /** Run every step against the single-process reference server as well. */
+  reference: boolean;
   /** Wrap the model to report its time per unit (for the added latency). */
   modelTiming: boolean;
   serverEnv: Record<string, string>;
@@ -89,6 +97,8 @@ export const DEFAULTS: RunOptions = {
   resolution: 0.05,
   obeyThrottle: true,
   seed: 1,
+  phaseSpreadS: FULL_SPREAD_S,
+  reference: false,
   modelTiming: true,
   serverEnv: {},
   serverNodeArgs: [],
@@ -137,11 +147,13 @@ export class Bench {
       model: { name: o.model, spec: this.model.inner, options: '{}', timing: o.modelTiming },
       workers: o.workers,
       mode: o.idle !== null ? 'idle' : o.findCapacity ? 'capacity' : 'fixed',
+      phases: { seed: o.seed, spreadS: o.phaseSpreadS },
       criteria: o.criteria,
       raw: null,
       rawAfter: null,
       steps: [],
       capacity: null,
+      reference: o.reference && o.idle === null ? { server: `bench/reference/server.py, ${this.model.inner}`, steps: [], capacity: null } : null,
       idle: null,
     };
     if (o.idle !== null) {
@@ -150,10 +162,19 @@ export class Bench {
     }
     report.raw = await this.raw('before the steps');
     this.lastRaw = report.raw;
+    const ref = report.reference;
     if (o.findCapacity) {
-      await this.findCapacity(report);
+      const start = o.start ?? Math.min(200, Math.max(2, Math.round((report.raw ? report.raw.framesPerSecond / 5 : 20) * 0.5)));
+      ({ steps: report.steps, capacity: report.capacity } = await this.findCapacity('service', start));
+      if (ref) {
+        // One process analyses what one worker would: its search starts at a worker's share.
+        ({ steps: ref.steps, capacity: ref.capacity } = await this.findCapacity('reference', o.start ?? Math.max(2, Math.round(start / o.workers))));
+      }
     } else {
-      for (const n of o.sessions) report.steps.push(await this.step(n));
+      for (const n of o.sessions) {
+        report.steps.push(await this.step(n));
+        if (ref) ref.steps.push(await this.loadStep(n, 'reference'));
+      }
     }
     if (o.rawSeconds > 0 && report.steps.length > 0) report.rawAfter = o.rawEachStep ? this.lastRaw : await this.raw('after the steps');
     const modelAloneMs = rawCpuMsPerFrame([report.raw, report.rawAfter]);
@@ -186,16 +207,17 @@ export class Bench {
     return raw;
   }
 
-  private async findCapacity(report: BenchReport): Promise<void> {
+  /** Raise N from `start` while steps hold, then bisect: the largest N that held against `target`. */
+  private async findCapacity(target: Target, start: number): Promise<{ steps: StepReport[]; capacity: BenchReport['capacity'] }> {
     const o = this.o;
-    const estimate = report.raw ? report.raw.framesPerSecond / 5 : 20;
-    let n = o.start ?? Math.min(200, Math.max(2, Math.round(estimate * 0.5)));
+    let n = start;
     let held = 0;
     let failed = Infinity;
+    const steps: StepReport[] = [];
     const tried = new Map<number, StepReport>();
     for (;;) {
-      const step = tried.get(n) ?? (await this.step(n));
-      if (!tried.has(n)) report.steps.push(step);
+      const step = tried.get(n) ?? (target === 'service' ? await this.step(n) : await this.loadStep(n, target));
+      if (!tried.has(n)) steps.push(step);
       tried.set(n, step);
       if (step.held) held = Math.max(held, n);
       else failed = Math.min(failed, n);
@@ -214,10 +236,11 @@ export class Bench {
       n = next;
     }
     const best = held > 0 ? tried.get(held)! : null;
-    if (best) {
-      report.capacity = { sessions: held, analysedPerSecond: best.window.analysedPerSecond, efficiency: null, serverToModel: null };
-    }
-    report.steps.sort((a, b) => a.sessions - b.sessions);
+    steps.sort((x, y) => x.sessions - y.sessions);
+    return {
+      steps,
+      capacity: best ? { sessions: held, analysedPerSecond: best.window.analysedPerSecond, efficiency: null, serverToModel: null } : null,
+    };
   }
 
   /** A fresh server under test, as the options say. */
@@ -234,9 +257,14 @@ export class Bench {
     });
   }
 
+  /** A fresh reference server, with the model the service's workers run (without the timing wrapper). */
+  private startReference(): Promise<ReferenceServer> {
+    return ReferenceServer.start({ model: this.model.inner, modelPath: this.o.model === 'noop' ? BENCH_MODELS : undefined });
+  }
+
   /** One step, then (--raw-each-step) the raw throughput again, which also stands before the next step. */
   async step(n: number): Promise<StepReport> {
-    const step = await this.loadStep(n);
+    const step = await this.loadStep(n, 'service');
     if (this.o.rawEachStep && this.o.rawSeconds > 0) {
       const after = await this.raw(`after N=${n}`);
       step.rawAround = [this.lastRaw, after].filter((x): x is RawResult => x !== null);
@@ -245,17 +273,18 @@ export class Bench {
     return step;
   }
 
-  /** A fresh server, N sessions, measurement, summaries. */
-  private async loadStep(n: number): Promise<StepReport> {
+  /** A fresh server (the service, or the reference), N sessions, measurement, summaries. */
+  private async loadStep(n: number, target: Target): Promise<StepReport> {
     const o = this.o;
-    this.log(`N=${n}: starting the server (${o.workers} workers, model ${o.model})`);
-    const server = await this.startServer();
+    const label = target === 'service' ? `N=${n}` : `N=${n} reference`;
+    this.log(target === 'service' ? `${label}: starting the server (${o.workers} workers, model ${o.model})` : `${label}: starting the reference server (model ${o.model})`);
+    const server: BenchTarget = target === 'service' ? await this.startServer() : await this.startReference();
     try {
       let sampler: ProcessSampler | null = null;
       let usage = null;
       let metricsBefore: string | null = null;
       let metricsAfter: string | null = null;
-      this.log(`N=${n}: ramp ${o.rampS} s, settle ${o.settleS} s, measure ${o.durationS} s`);
+      this.log(`${label}: ramp ${o.rampS} s, settle ${o.settleS} s, measure ${o.durationS} s, phases within ${o.phaseSpreadS} s`);
       const load = await runLoad({
         url: server.url,
         sessions: n,
@@ -266,6 +295,7 @@ export class Bench {
         lifetimeMs: (o.lifetimeS ?? 0) * 1000,
         obeyThrottle: o.obeyThrottle,
         seed: o.seed,
+        phaseSpreadS: o.phaseSpreadS,
         handshakeTimeoutMs: 15_000,
         onWindow: async (phase) => {
           if (phase === 'start') {
@@ -291,7 +321,7 @@ export class Bench {
       });
       const l = step.latencyMs;
       this.log(
-        `N=${n}: p50 ${l?.p50 ?? '–'} p95 ${l?.p95 ?? '–'} p99 ${l?.p99 ?? '–'} ms, ${step.window.analysedPerSecond} analysed frames/s, ` +
+        `${label}: p50 ${l?.p50 ?? '–'} p95 ${l?.p95 ?? '–'} p99 ${l?.p99 ?? '–'} ms, ${step.window.analysedPerSecond} analysed frames/s, ` +
           `${(step.window.shedFraction * 100).toFixed(1)}% shed: ${step.held ? 'held' : `did not hold (${step.reasons.join(', ')})`}`,
       );
       return step;
@@ -357,9 +387,11 @@ function sourceState(root: string): BenchReport['source'] {
     const r = spawnSync('git', args, { cwd: root, encoding: 'utf8' });
     return r.status === 0 ? r.stdout.trim() : null;
   };
-  const changed = git(['status', '--porcelain', '--', 'src', 'model', 'bench/models']);
+  const changed = git(['status', '--porcelain', '--', 'src', 'model', 'bench/models', 'bench/reference']);
   return { commit: git(['rev-parse', '--short', 'HEAD']), changed: changed ? changed.split('\n').map((l) => l.trim()) : [] };
 }
+
+type Target = 'service' | 'reference';
 
 export function runBench(o: RunOptions): Promise<BenchReport> {
   return new Bench(o).run();

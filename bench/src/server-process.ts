@@ -66,7 +66,21 @@ function cmdline(pid: number): string {
   }
 }
 
-export class ServerUnderTest {
+/** What a step runs against and samples: the service, or the reference server. */
+export interface BenchTarget {
+  readonly url: string;
+  readonly pid: number;
+  readonly exited: { code: number | null; signal: string | null } | null;
+  /** Processes that do the analysis besides `pid`. */
+  workerPids(): number[];
+  /** Prometheus text, or null when there is none. */
+  metrics(): Promise<string | null>;
+  /** Log events counted by kind. */
+  events(): Record<string, number>;
+  stop(): Promise<void>;
+}
+
+export class ServerUnderTest implements BenchTarget {
   /** Log lines (all at warn or above), parsed. */
   readonly logs: Array<Record<string, any>> = [];
   readonly stderr: string[] = [];

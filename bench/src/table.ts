@@ -1,5 +1,5 @@
 /** The report as a table for the terminal. Pure. */
-import { efficiency, stepRawFps, type BenchReport } from './report.js';
+import { capacityRatio, efficiency, referenceRatios, stepRawFps, type BenchReport, type StepReport } from './report.js';
 
 function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
@@ -14,6 +14,14 @@ export function formatReport(r: BenchReport): string {
   out.push(
     `jipjung bench · model ${r.model.name} (${r.model.spec}) · ${r.workers} workers · ${r.machine.cpus} CPUs (${r.machine.cpuModel}) · load ${r.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')}`,
   );
+  if (r.mode !== 'idle') {
+    out.push(
+      `phases: uniform over the first ${r.phases.spreadS} s of the unit period (seed ${r.phases.seed})` +
+        (r.phases.spreadS < 1 ? ': sessions start together, as a class does' : ': sessions start whenever they like') +
+        " · latency = result arrival − scheduled send of the unit's last frame" +
+        (r.reference ? ` · each step also against the reference server (${r.reference.server})` : ''),
+    );
+  }
   for (const [label, raw] of [
     ['before the steps', r.raw],
     ['after the steps', r.rawAfter],
@@ -24,8 +32,15 @@ export function formatReport(r: BenchReport): string {
     );
   }
   if (r.steps.length > 0) {
-    const rows = r.steps.map((s) => [
+    // With the reference, each N's two rows one above the other.
+    const listed: Array<{ step: StepReport; server: string }> = r.reference
+      ? [...r.steps.map((step) => ({ step, server: 'service' })), ...r.reference.steps.map((step) => ({ step, server: 'reference' }))].sort(
+          (a, b) => a.step.sessions - b.step.sessions || (a.server === 'service' ? -1 : 1),
+        )
+      : r.steps.map((step) => ({ step, server: '' }));
+    const rows = listed.map(({ step: s, server }) => [
       String(s.sessions),
+      ...(r.reference ? [server] : []),
       String(s.frames.sent),
       String(s.frames.analysed),
       String(s.frames.shed),
@@ -49,11 +64,11 @@ export function formatReport(r: BenchReport): string {
     out.push('');
     out.push(
       table(
-        ['N', 'sent', 'analysed', 'shed', 'rejected', 'dropped', 'lost', 'p50 ms', 'p95', 'p99', 'max', 'added p99', 'res/s/sess', 'frames/s', 'srv CPU%', 'srv RSS MB', 'worker CPU%', 'worker RSS MB', 'gen CPU%', ''],
+        ['N', ...(r.reference ? ['server'] : []), 'sent', 'analysed', 'shed', 'rejected', 'dropped', 'lost', 'p50 ms', 'p95', 'p99', 'max', 'added p99', 'res/s/sess', 'frames/s', 'srv CPU%', 'srv RSS MB', 'worker CPU%', 'worker RSS MB', 'gen CPU%', ''],
         rows,
       ),
     );
-    for (const s of r.steps) {
+    for (const { step: s, server } of listed) {
       const notes: string[] = [];
       if (s.lifetimeS !== null) notes.push(`${s.opened} sessions opened and closed, ${s.sessions} at a time, each for ${s.lifetimeS} s`);
       if (!s.arithmetic.ok) notes.push(`ARITHMETIC: ${s.arithmetic.problems.join('; ')}`);
@@ -65,8 +80,8 @@ export function formatReport(r: BenchReport): string {
       }
       if (s.aligns > 0) notes.push(`${s.aligns} aligns`);
       if (Object.keys(s.abnormalCloses).length > 0) notes.push(`closes ${JSON.stringify(s.abnormalCloses)}`);
-      const rawFps = stepRawFps(s, r);
-      const eff = efficiency(s, rawFps);
+      // The reference has no workers: the raw run measures none of its own.
+      const eff = server === 'reference' ? null : efficiency(s, stepRawFps(s, r));
       if (eff !== null) notes.push(`efficiency ${eff}` + (s.rawAround.length > 0 ? ` (raw around the step ${s.rawAround.map((x) => x.framesPerSecond).join(' / ')} frames/s)` : ''));
       if (s.costs) {
         const c = s.costs;
@@ -88,7 +103,13 @@ export function formatReport(r: BenchReport): string {
       }
       if (s.sendLagMs) notes.push(`generator send lag p99 ${f(s.sendLagMs.p99, 1)} ms, max ${f(s.sendLagMs.max, 0)} ms`);
       if (s.serverRssSlopeMBPerMin !== null) notes.push(`server RSS ${f(s.server?.rssStartMB)} → ${f(s.server?.rssEndMB)} MB (slope ${s.serverRssSlopeMBPerMin} MB/min)`);
-      out.push(`  N=${s.sessions}: ${notes.join(' · ')}`);
+      out.push(`  N=${s.sessions}${server === 'reference' ? ' reference' : ''}: ${notes.join(' · ')}`);
+    }
+    if (r.reference) {
+      out.push('');
+      for (const x of referenceRatios(r.steps, r.reference.steps)) {
+        out.push(`service ÷ reference, N=${x.sessions}: latency p50 ${x.p50 ?? '–'}, p95 ${x.p95 ?? '–'}, p99 ${x.p99 ?? '–'}`);
+      }
     }
   }
   if (r.capacity) {
@@ -101,6 +122,14 @@ export function formatReport(r: BenchReport): string {
   } else if (r.mode === 'capacity') {
     out.push('');
     out.push('capacity: no step held the target');
+  }
+  if (r.reference && r.mode === 'capacity') {
+    const c = r.reference.capacity;
+    out.push(
+      c
+        ? `reference capacity: ${c.sessions} sessions · ${c.analysedPerSecond} analysed frames/s · service ÷ reference ${capacityRatio(r) ?? '–'}`
+        : 'reference capacity: no step held the target',
+    );
   }
   if (r.idle) {
     const i = r.idle;
