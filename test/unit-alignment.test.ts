@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UnitAlignment } from '../src/handler/unit-alignment.js';
 import { minGap as minGapIn } from './helpers/phases.js';
-import { seededRandom } from './helpers/random.js';
+import { seededRandom } from '../bench/src/phases.js';
 
 const PERIOD = 1000;
 const minGap = (phases: number[]) => minGapIn(phases, PERIOD);

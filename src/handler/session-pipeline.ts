@@ -4,6 +4,7 @@ import type { OutcomeBody, ResultBody } from '../ipc/messages.js';
 import { WorkerRequestError } from '../ipc/worker.js';
 import { CLOSE_CODES } from '../protocol/close-codes.js';
 import type { AlignMessage, NoticeMessage, ServerMessage, SummaryInput } from '../protocol/server-messages.js';
+import type { SessionRecord } from '../protocol/session-record.js';
 import type { Logger } from '../utils/logger.js';
 import { nowMs } from '../utils/timing.js';
 import { ClockCheck } from './clock.js';
@@ -33,21 +34,19 @@ export interface PipelineSink {
  * Where a session stands at its last answered unit: what a stored record
  * keeps of the pipeline, and what a pipeline resumed elsewhere starts from.
  */
-export interface PipelineCheckpoint {
-  /** The first seq not yet in a sent result. */
-  expectedSeq: number | null;
-  /** Later seqs whose outcome is already counted (refused, lost): not to be counted lost again. */
-  accountedSeqs: number[];
-  builder: UnitBuilderState | null;
-  context: unknown;
-  nextResultId: number;
-  windowAnalysed: number;
-  /** `received` counts only frames with an outcome. */
-  outcomes: FrameOutcomes;
-  stateSeconds: Record<State, number>;
-  scoreSum: number;
-  scoreFrames: number;
-}
+export type PipelineCheckpoint = Pick<
+  SessionRecord,
+  | 'expectedSeq'
+  | 'accountedSeqs'
+  | 'builder'
+  | 'context'
+  | 'nextResultId'
+  | 'windowAnalysed'
+  | 'outcomes'
+  | 'stateSeconds'
+  | 'scoreSum'
+  | 'scoreFrames'
+>;
 
 /**
  * What the pipeline knows of a session's `summary`: the raw terms, which

@@ -40,6 +40,7 @@ export interface SessionRecord {
   context: unknown;
   nextResultId: number;
   windowAnalysed: number;
+  /** `received` counts only frames with an outcome. */
   outcomes: FrameOutcomes;
   stateSeconds: Record<State, number>;
   scoreSum: number;
