@@ -3,7 +3,6 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MODEL_STATES, parseError, parseReady, parseResult, ReplyError, type ResultRequest } from '../src/ipc/messages.js';
-import { STATES } from '../src/server/session.js';
 import { TEST_DIR } from './helpers/frames.js';
 
 const REPLIES = JSON.parse(fs.readFileSync(path.join(TEST_DIR, 'golden', 'ipc', 'replies.json'), 'utf8')) as {
@@ -62,7 +61,10 @@ describe('the other messages from a worker', () => {
     expect(() => parseError({ code: 5, message: ['no'] })).toThrow(ReplyError);
   });
 
-  it('the states a model may report are the states of a session', () => {
-    expect([...MODEL_STATES]).toEqual([...STATES]);
+  it('the states a model may report are those of the Python model interface', () => {
+    const source = fs.readFileSync(path.join(TEST_DIR, '..', 'model', 'jipjung_model', 'interface.py'), 'utf8');
+    const line = /^STATES = \((.*)\)$/m.exec(source);
+    expect(line).not.toBeNull();
+    expect([...MODEL_STATES]).toEqual([...line![1].matchAll(/"([a-z]+)"/g)].map((m) => m[1]));
   });
 });

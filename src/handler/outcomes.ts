@@ -1,3 +1,4 @@
+import { MODEL_STATES, type ModelState } from '../ipc/messages.js';
 import type { ErrorCode } from './errors.js';
 
 /** Why a received frame was not analysed although it passed the checks. */
@@ -18,6 +19,6 @@ export interface FrameOutcomes {
   resyncs: number;
 }
 
-/** The model's verdict on a batch or a window. */
-export const STATES = ['focused', 'distracted', 'drowsy', 'absent', 'unknown'] as const;
-export type State = (typeof STATES)[number];
+/** The model's verdict on a batch or a window: the states a model may report (the worker protocol's list). */
+export const STATES = MODEL_STATES;
+export type State = ModelState;

@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { ERRORS, type ErrorCode } from '../handler/errors.js';
 import { DROP_REASONS, STATES, type FrameOutcomes, type State } from '../handler/outcomes.js';
 import type { UnitCounts } from '../handler/unit-builder.js';
+import type { OutcomeBody } from '../ipc/messages.js';
 
 /** The client protocol's version, in the welcome. */
 export const PROTOCOL_VERSION = 1;
@@ -149,12 +150,8 @@ export type SummaryMessage = z.infer<typeof summarySchema>;
 /** Every message the server sends a client. */
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
 
-/** What the model said of a batch or a window. */
-export interface Outcome {
-  score: number | null;
-  state: State;
-  signals: Record<string, unknown>;
-}
+/** What the model said of a batch or a window (a worker's reply, checked at the IPC boundary). */
+export type Outcome = OutcomeBody;
 
 interface ResultInput {
   resultId: number;
@@ -173,37 +170,31 @@ export interface BatchResultInput extends ResultInput {
   seqs: readonly number[];
 }
 
+/** The fields batch and window results share. */
+const sharedResultFields = <K extends 'batch' | 'window'>(r: ResultInput, kind: K) => ({
+  type: 'result' as const,
+  kind,
+  resultId: r.resultId,
+  seqFrom: r.seqFrom,
+  seqTo: r.seqTo,
+  framesAnalyzed: r.framesAnalysed,
+  score: r.outcome.score,
+  state: r.outcome.state,
+  signals: r.outcome.signals,
+  counts: { ...r.counts },
+});
+
 export function batchResult(r: BatchResultInput): BatchResultMessage {
   if (r.seqs.length < r.frames.length) throw new RangeError(`${r.frames.length} frame entries for ${r.seqs.length} seqs`);
   return {
-    type: 'result',
-    kind: 'batch',
-    resultId: r.resultId,
-    seqFrom: r.seqFrom,
-    seqTo: r.seqTo,
-    framesAnalyzed: r.framesAnalysed,
-    score: r.outcome.score,
-    state: r.outcome.state,
-    signals: r.outcome.signals,
-    counts: { ...r.counts },
+    ...sharedResultFields(r, 'batch'),
     // The seq is the server's: a model's own `seq` field does not name the frame.
     frames: r.frames.map((f, i) => ({ ...f, seq: r.seqs[i] })),
   };
 }
 
 export function windowResult(r: ResultInput): WindowResultMessage {
-  return {
-    type: 'result',
-    kind: 'window',
-    resultId: r.resultId,
-    seqFrom: r.seqFrom,
-    seqTo: r.seqTo,
-    framesAnalyzed: r.framesAnalysed,
-    score: r.outcome.score,
-    state: r.outcome.state,
-    signals: r.outcome.signals,
-    counts: { ...r.counts },
-  };
+  return sharedResultFields(r, 'window');
 }
 
 export interface SummaryInput {
