@@ -74,7 +74,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const scheduler = new Scheduler(
     pool,
     budget,
-    { sessionQueueUnits: config.SESSION_QUEUE_UNITS, sessionQueueBytes: config.SESSION_QUEUE_BYTES, maxUnitAgeMs: config.MAX_UNIT_AGE_MS },
+    {
+      sessionQueueUnits: config.SESSION_QUEUE_UNITS,
+      sessionQueueBytes: config.SESSION_QUEUE_BYTES,
+      maxUnitAgeMs: config.MAX_UNIT_AGE_MS,
+      framePeriodMs: 1000 / config.FPS,
+    },
     { logger },
   );
   const sessions = new SessionRegistry(config.RESUME_TTL_MS);

@@ -8,9 +8,9 @@ import { TEST_DIR } from './helpers/frames.js';
 const GOLDEN = path.join(TEST_DIR, 'golden', 'ipc');
 const cases: Record<string, any> = JSON.parse(fs.readFileSync(path.join(GOLDEN, 'cases.json'), 'utf8'));
 
-const toMessage = (c: any): Message =>
-  c.type === MessageType.Analyse ? { ...c, frames: c.frames.map((h: string) => Buffer.from(h, 'hex')) } : c;
-const toPlain = (m: any) => (m.type === MessageType.Analyse ? { ...m, frames: m.frames.map((b: Buffer) => b.toString('hex')) } : m);
+const carriesImages = (type: number) => type === MessageType.Analyse || type === MessageType.Frame;
+const toMessage = (c: any): Message => (carriesImages(c.type) ? { ...c, frames: c.frames.map((h: string) => Buffer.from(h, 'hex')) } : c);
+const toPlain = (m: any) => (carriesImages(m.type) ? { ...m, frames: m.frames.map((b: Buffer) => b.toString('hex')) } : m);
 
 describe('IPC codec golden files (shared with model/tests/test_codec.py)', () => {
   for (const [name, c] of Object.entries(cases)) {
@@ -59,6 +59,15 @@ describe('IPC decoder', () => {
     const analyse = fs.readFileSync(path.join(GOLDEN, 'analyse.bin'));
     expect(() => decodeBody(MessageType.Analyse, 7, analyse.subarray(12, analyse.length - 1))).toThrow(/truncated/);
     expect(() => decodeBody(MessageType.Analyse, 7, Buffer.concat([analyse.subarray(12), Buffer.from([0])]))).toThrow(/trailing/);
+  });
+
+  it('refuses a FRAME that carries other than one image, on both ends', () => {
+    const two = encodeToBuffer({ ...toMessage(cases.analyse), id: 11 } as Message).subarray(12);
+    expect(() => decodeBody(MessageType.Frame, 11, two)).toThrow(/exactly one frame, not 2/);
+    const meta = cases.frame.meta;
+    expect(() => encodeToBuffer({ type: MessageType.Frame, id: 11, meta, frames: [] } as unknown as Message)).toThrow(/exactly one frame/);
+    const frame = fs.readFileSync(path.join(GOLDEN, 'frame.bin'));
+    expect(() => decodeBody(MessageType.Frame, 11, frame.subarray(12, frame.length - 1))).toThrow(/FRAME payload is truncated/);
   });
 
   it('never throws anything but CodecError on random bytes', () => {

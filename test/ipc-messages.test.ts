@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MODEL_STATES, parseError, parseReady, parseResult, ReplyError, type ResultRequest } from '../src/ipc/messages.js';
+import { MODEL_STATES, parseError, parseFrameDone, parseReady, parseResult, ReplyError, type ResultRequest } from '../src/ipc/messages.js';
 import { TEST_DIR } from './helpers/frames.js';
 
 const REPLIES = JSON.parse(fs.readFileSync(path.join(TEST_DIR, 'golden', 'ipc', 'replies.json'), 'utf8')) as {
@@ -59,6 +59,14 @@ describe('the other messages from a worker', () => {
     expect(() => parseReady({ protocol: 1, model: 'm', version: '1', pid: -1 })).toThrow(ReplyError);
     expect(parseError({ code: 'model_error', message: 'ValueError: bad' }).message).toBe('ValueError: bad');
     expect(() => parseError({ code: 5, message: ['no'] })).toThrow(ReplyError);
+  });
+
+  it('FRAME_DONE names the seq it acknowledges and a model time', () => {
+    expect(parseFrameDone({ seq: 7, modelMs: 4.5 }, 7)).toEqual({ seq: 7, modelMs: 4.5 });
+    expect(() => parseFrameDone({ seq: 8, modelMs: 4.5 }, 7)).toThrow(/not the seq/);
+    expect(() => parseFrameDone({ seq: 7, modelMs: -1 }, 7)).toThrow(ReplyError);
+    expect(() => parseFrameDone({ seq: 7 }, 7)).toThrow(ReplyError);
+    expect(() => parseFrameDone({ seq: 7, modelMs: true }, 7)).toThrow(ReplyError);
   });
 
   it('the states a model may report are those of the Python model interface', () => {

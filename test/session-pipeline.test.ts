@@ -14,7 +14,7 @@ import {
 } from '../src/protocol/server-messages.js';
 import { createLogger } from '../src/utils/logger.js';
 import { frame } from './helpers/frames.js';
-import { fakeClock, FakeWorkers, settle } from './helpers/fake-workers.js';
+import { answerUnit, fakeClock, FakeWorkers, settle, type FakeUnit, type FakeWorker } from './helpers/fake-workers.js';
 
 const JPEG = frame('face.jpg');
 const CAPTURE_BASE = Date.now();
@@ -39,7 +39,12 @@ function setup(env: Record<string, string> = {}, workers = 1, sessions = 1) {
   const scheduler = new Scheduler(
     pool,
     budget,
-    { sessionQueueUnits: config.SESSION_QUEUE_UNITS, sessionQueueBytes: config.SESSION_QUEUE_BYTES, maxUnitAgeMs: config.MAX_UNIT_AGE_MS },
+    {
+      sessionQueueUnits: config.SESSION_QUEUE_UNITS,
+      sessionQueueBytes: config.SESSION_QUEUE_BYTES,
+      maxUnitAgeMs: config.MAX_UNIT_AGE_MS,
+      framePeriodMs: 1000 / config.FPS,
+    },
     { now: clock.now },
   );
   const pipelines = new Pipelines({ config, budget, scheduler, logger: createLogger('silent'), sessions: () => sessions, now: clock.now });
@@ -56,6 +61,7 @@ const send = (p: SessionPipeline, seqs: Iterable<number>, image = JPEG) => {
   for (const seq of seqs) p.receive(encodeFrame({ format: FORMAT_JPEG, seq, captureTs: CAPTURE_BASE + seq * 200 }, image));
 };
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const seqs = (u: FakeUnit) => u.frames.map((f) => f.seq);
 const results = (out: Out, kind?: 'batch' | 'window') => out.sent.filter((m): m is ResultMessage => m.type === 'result' && (!kind || m.kind === kind));
 const errors = (out: Out) => out.sent.filter((m): m is ServerErrorMessage => m.type === 'error');
 /** The pipeline's figures as the session's summary gives them. */
@@ -66,17 +72,31 @@ const accountedFor = (p: SessionPipeline) => {
   return f.framesAnalyzed + f.framesRejected + f.framesDropped === f.framesReceived;
 };
 
+/** Work every worker until none holds anything. */
+async function drain(workers: readonly FakeWorker[]): Promise<void> {
+  for (;;) {
+    await settle();
+    const w = workers.find((x) => x.ops.length > 0);
+    if (!w) return;
+    w.step();
+  }
+}
+
 describe('a session pipeline', () => {
   it('turns frames into batch and window results, in seq order, each unit carrying the context the previous returned', async () => {
     const { budget, open, w } = setup();
     const { p, out } = open('a');
     send(p, range(0, 9));
-    expect(w[0].pending).toHaveLength(1); // the second unit waits for the first one's context
-    w[0].answer();
-    await settle();
-    expect(w[0].pending[0].meta.context).toEqual({ lastSeq: 4, previous: null });
-    w[0].answer();
-    await settle();
+    // The first unit is open at the worker; the second waits for its context.
+    expect(w[0].units.map((u) => u.meta.context)).toEqual([null]);
+    await answerUnit(w[0]);
+    expect(w[0].units.map(seqs)).toEqual([range(0, 4), [5]]);
+    expect(w[0].units[1].meta.context).toEqual({ lastSeq: 4, previous: null });
+    await answerUnit(w[0]);
+    expect(w[0].units.map((u) => [seqs(u), u.closesWindow])).toEqual([
+      [range(0, 4), false],
+      [range(5, 9), true],
+    ]);
     expect(results(out).map((r) => [r.kind, r.resultId, r.seqFrom, r.seqTo, r.framesAnalyzed])).toEqual([
       ['batch', 1, 0, 4, 5],
       ['batch', 2, 5, 9, 5],
@@ -90,20 +110,38 @@ describe('a session pipeline', () => {
     expect(p.checkpoint()).toMatchObject({ expectedSeq: 10, context: { lastSeq: 9, previous: { lastSeq: 4, previous: null } }, nextResultId: 4 });
   });
 
+  it('sends each frame to a worker as it arrives, in seq order, and closes its unit once it is cut', async () => {
+    const { open, w } = setup();
+    w[0].frameMsAvg = 0.5; // 4 frames ahead
+    const { p, out } = open('a');
+    send(p, [0, 1]);
+    expect(w[0].units.map((u) => [seqs(u), u.closesWindow])).toEqual([[[0, 1], null]]);
+    send(p, [3]); // waits for 2
+    expect(seqs(w[0].units[0])).toEqual([0, 1]);
+    send(p, [2]);
+    expect(seqs(w[0].units[0])).toEqual([0, 1, 2, 3]);
+    send(p, [4]);
+    // The unit is cut, but its last frame waits for room at the worker: no close yet.
+    expect([seqs(w[0].units[0]), w[0].units[0].closesWindow, p.idle]).toEqual([[0, 1, 2, 3], null, false]);
+    await answerUnit(w[0]);
+    expect(w[0].units.map((u) => [seqs(u), u.closesWindow])).toEqual([[[0, 1, 2, 3, 4], false]]);
+    expect(results(out).map((r) => [r.kind, r.seqFrom, r.framesAnalyzed])).toEqual([['batch', 0, 5]]);
+    expect(p.idle).toBe(true);
+  });
+
   it('keeps each session\'s results in order when sessions share a worker fed ahead', async () => {
     const { open, w } = setup({ WINDOW_FRAMES: '50' });
-    w[0].modelMsAvg = 0.5; // 4 units ahead
+    w[0].frameMsAvg = 0.5; // 4 frames ahead
     const a = open('a');
     const b = open('b');
     for (let i = 0; i < 4; i++) {
       send(a.p, range(i * 5, i * 5 + 4));
       send(b.p, range(i * 5, i * 5 + 4));
     }
-    expect(w[0].pending.map((r) => r.meta.session)).toEqual(['a', 'b']);
-    while (w[0].pending.length > 0) {
-      w[0].answer();
-      await settle();
-    }
+    // a's first frames filled the worker's look-ahead; one unit of each session at a time.
+    expect([w[0].framesPending, w[0].units.map((u) => u.meta.session)]).toEqual([4, ['a']]);
+    await drain(w);
+    expect(w[0].units.map((u) => `${u.meta.session}${u.frames[0].seq}`)).toEqual(['a0', 'b0', 'a5', 'b5', 'a10', 'b10', 'a15', 'b15']);
     for (const { out } of [a, b]) {
       expect(results(out).map((r) => [r.resultId, r.seqFrom])).toEqual([
         [1, 0],
@@ -120,9 +158,8 @@ describe('a session pipeline', () => {
     send(p, range(0, 4));
     w[0].crash();
     await settle();
-    expect(w[1].pending.map((r) => r.meta.frames.map((f) => f.seq))).toEqual([[0, 1, 2, 3, 4]]);
-    w[1].answer();
-    await settle();
+    await answerUnit(w[1]);
+    expect(w[1].units.map(seqs)).toEqual([[0, 1, 2, 3, 4]]);
     expect(results(out, 'batch').map((r) => r.framesAnalyzed)).toEqual([5]);
     expect(errors(out)).toEqual([]);
     expect(summary(p)).toMatchObject({ framesReceived: 5, framesAnalyzed: 5, dropped: {} });
@@ -137,8 +174,7 @@ describe('a session pipeline', () => {
     w[1].crash();
     await settle();
     pool.ready(w[0]);
-    w[0].answer();
-    await settle();
+    await answerUnit(w[0]);
     expect(errors(out)).toEqual([expect.objectContaining({ code: 'model_error', seq: 0 })]);
     expect(results(out).map((r) => [r.kind, r.seqFrom, r.framesAnalyzed, r.state])).toEqual([
       ['batch', 0, 0, 'unknown'],
@@ -147,7 +183,7 @@ describe('a session pipeline', () => {
     ]);
     expect(results(out)[0].signals).toEqual({ error: 'model_error' });
     // The retried unit went out with no context yet; the next one with none either (the failed unit returned none).
-    expect(w[0].received.at(-1)?.context).toBeNull();
+    expect(w[0].units.at(-1)?.meta.context).toBeNull();
     expect(summary(p)).toMatchObject({ framesReceived: 10, framesAnalyzed: 5, dropped: { model_error: 5 } });
     expect(accountedFor(p)).toBe(true);
   });
@@ -156,10 +192,8 @@ describe('a session pipeline', () => {
     const { open, w } = setup();
     const { p, out } = open('a');
     send(p, range(0, 9));
-    w[0].answer();
-    await settle();
-    w[0].answer({ undecodable: [2] });
-    await settle();
+    await answerUnit(w[0]);
+    await answerUnit(w[0], { undecodable: [2] });
     expect(errors(out)).toEqual([expect.objectContaining({ code: 'image_undecodable', seq: 7 })]);
     expect(results(out).map((r) => [r.kind, r.framesAnalyzed, r.counts.rejected])).toEqual([
       ['batch', 5, 0],
@@ -176,9 +210,8 @@ describe('a session pipeline', () => {
     send(p, [0, 1]);
     send(p, [2], Buffer.from('not a jpeg at all'));
     send(p, [3, 4]);
-    expect(w[0].pending[0].meta.frames.map((f) => f.seq)).toEqual([0, 1, 3, 4]);
-    w[0].answer();
-    await settle();
+    await answerUnit(w[0]);
+    expect(w[0].units.map(seqs)).toEqual([[0, 1, 3, 4]]);
     expect(errors(out)).toEqual([expect.objectContaining({ code: 'jpeg_invalid', seq: 2 })]);
     const [batch] = results(out, 'batch');
     expect([batch.framesAnalyzed, batch.counts.rejected]).toEqual([4, 1]);
@@ -187,21 +220,21 @@ describe('a session pipeline', () => {
 });
 
 describe('shedding through the pipeline', () => {
-  it('sheds units that waited past MAX_UNIT_AGE_MS: their batch results still come, empty, without a worker', async () => {
+  it('sheds frames that waited past MAX_UNIT_AGE_MS: batch results of units left empty still come, without a worker', async () => {
     const { clock, open, w } = setup({ WINDOW_FRAMES: '50', MAX_UNIT_AGE_MS: '1000' });
     const { p, out } = open('a');
     send(p, range(0, 14));
     clock.advance(1001);
-    w[0].answer();
-    await settle();
+    // Frame 0 had gone to the worker; the others went stale waiting.
+    await answerUnit(w[0]);
     expect(results(out, 'batch').map((r) => [r.seqFrom, r.framesAnalyzed, r.counts.shed])).toEqual([
-      [0, 5, 0],
+      [0, 1, 4],
       [5, 0, 5],
       [10, 0, 5],
     ]);
-    expect(w[0].received).toHaveLength(1);
+    expect(w[0].units.map(seqs)).toEqual([[0]]);
     expect(out.settled).toBe(3);
-    expect(summary(p)).toMatchObject({ framesAnalyzed: 5, dropped: { shed: 10 } });
+    expect(summary(p)).toMatchObject({ framesAnalyzed: 1, dropped: { shed: 14 } });
     expect([p.idle, accountedFor(p)]).toEqual([true, true]);
   });
 
@@ -209,10 +242,7 @@ describe('shedding through the pipeline', () => {
     const { open, w } = setup({ WINDOW_FRAMES: '50', SESSION_QUEUE_UNITS: '2' });
     const { p, out } = open('a');
     send(p, range(0, 19));
-    for (let i = 0; i < 3; i++) {
-      w[0].answer();
-      await settle();
-    }
+    await drain(w);
     expect(results(out, 'batch').map((r) => [r.seqFrom, r.framesAnalyzed])).toEqual([
       [0, 5],
       [5, 0],
@@ -222,7 +252,7 @@ describe('shedding through the pipeline', () => {
     expect(summary(p).dropped).toEqual({ shed: 5 });
   });
 
-  it('gives a session its share of a full frame budget by shedding the oldest unit of the one above its share', () => {
+  it('gives a session its share of a full frame budget by shedding the oldest unit of the one above its share', async () => {
     // 1 MiB for two sessions: about 30 face frames fit.
     const { budget, open, w } = setup({ FRAME_BUDGET_BYTES: String(1024 * 1024), WINDOW_FRAMES: '50', SESSION_QUEUE_UNITS: '100', SESSION_QUEUE_BYTES: String(1024 ** 3) }, 1, 2);
     const greedy = open('greedy');
@@ -235,10 +265,10 @@ describe('shedding through the pipeline', () => {
     expect(budget.hasRoom(JPEG.length)).toBe(false);
     send(polite.p, [0]);
     expect(summary(polite.p).dropped).toEqual({});
-    // Room was made from the greedy session's oldest waiting unit (5 frames), not the one at the worker.
+    // Room was made from the greedy session's oldest waiting unit (5 frames), not the one open at the worker.
     expect(summary(greedy.p).dropped).toEqual({ shed: 40 - fit + 5 });
-    expect(w[0].pending.map((r) => r.meta.frames.length)).toEqual([5]);
     expect(budget.peak).toBeLessThanOrEqual(budget.limitBytes);
+    expect(await answerUnit(w[0])).toMatchObject({ meta: { session: 'greedy' }, frames: range(0, 4).map((seq) => ({ seq })) });
   });
 });
 
@@ -246,17 +276,20 @@ describe('a session that closes', () => {
   it('drops what it holds as session_closed; its unit at a worker is answered, and every frame is counted once', async () => {
     const { budget, open, w } = setup({ WINDOW_FRAMES: '50' });
     const { p, out } = open('a');
-    // 0-4 at the worker, 5-19 queued, 20-21 in the open batch, 23 waiting for 22.
+    // 0-4 open at the worker with 0 and 1 sent, 5-19 queued, 20-21 in the open batch, 23 waiting for 22.
+    w[0].frameMsAvg = 3;
     send(p, [...range(0, 21), 23]);
+    expect(w[0].units.map(seqs)).toEqual([[0, 1]]);
     expect(p.idle).toBe(false);
     p.close();
-    expect(summary(p).dropped).toEqual({ session_closed: 18 });
-    expect(budget.used).toBe(5 * JPEG.length);
-    w[0].answer();
-    await settle();
-    expect(results(out, 'batch').map((r) => r.seqFrom)).toEqual([0]);
-    expect(w[0].received).toHaveLength(1);
-    expect(summary(p)).toMatchObject({ framesReceived: 23, framesAnalyzed: 5, framesDropped: 18 });
+    expect(summary(p).dropped).toEqual({ session_closed: 21 });
+    expect(budget.used).toBe(2 * JPEG.length);
+    // The unit at the worker is closed with what it was sent.
+    expect(w[0].units.map((u) => u.closesWindow)).toEqual([false]);
+    await answerUnit(w[0]);
+    expect(results(out, 'batch').map((r) => [r.seqFrom, r.framesAnalyzed])).toEqual([[0, 2]]);
+    expect(w[0].units.map(seqs)).toEqual([[0, 1]]);
+    expect(summary(p)).toMatchObject({ framesReceived: 23, framesAnalyzed: 2, framesDropped: 21 });
     expect([p.idle, budget.used, accountedFor(p)]).toEqual([true, 0, true]);
     // Frames after the close are not taken.
     send(p, [24]);
@@ -267,12 +300,16 @@ describe('a session that closes', () => {
     const { open, w } = setup();
     const { p, out } = open('a');
     send(p, range(0, 6));
-    w[0].answer();
+    await answerUnit(w[0]);
     await settle();
+    // The open unit is at the worker already (a frame ahead of its work); its close waits for the cut.
+    expect(w[0].units.map((u) => [seqs(u), u.closesWindow])).toEqual([
+      [range(0, 4), false],
+      [[5], null],
+    ]);
     p.handOn(true);
-    expect(w[0].pending[0].meta).toMatchObject({ closesWindow: true, frames: [{ seq: 5 }, { seq: 6 }] });
-    w[0].answer();
-    await settle();
+    await answerUnit(w[0]);
+    expect([seqs(w[0].units[1]), w[0].units[1].closesWindow]).toEqual([[5, 6], true]);
     expect(results(out).map((r) => [r.kind, r.seqFrom, r.seqTo, r.framesAnalyzed])).toEqual([
       ['batch', 0, 4, 5],
       ['batch', 5, 6, 2],
@@ -307,8 +344,7 @@ describe('checkpoint', () => {
     const first = setup();
     const a = first.open('a');
     send(a.p, range(0, 4));
-    first.w[0].answer();
-    await settle();
+    await answerUnit(first.w[0]);
     const checkpoint = a.p.checkpoint();
     expect(checkpoint).toMatchObject({ expectedSeq: 5, nextResultId: 2, outcomes: { received: 5, analysed: 5 } });
 
@@ -316,9 +352,8 @@ describe('checkpoint', () => {
     const b = second.open('a', checkpoint);
     expect(b.p.nextResultId).toBe(2);
     send(b.p, range(5, 9));
-    expect(second.w[0].pending[0].meta.context).toEqual({ lastSeq: 4, previous: null });
-    second.w[0].answer();
-    await settle();
+    expect(second.w[0].units[0].meta.context).toEqual({ lastSeq: 4, previous: null });
+    await answerUnit(second.w[0]);
     expect(results(b.out).map((r) => [r.kind, r.resultId, r.seqFrom, r.framesAnalyzed])).toEqual([
       ['batch', 2, 5, 5],
       ['window', 3, 0, 10],

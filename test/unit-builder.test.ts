@@ -54,7 +54,7 @@ describe('UnitBuilder: batches and windows', () => {
       [0, 49],
       [50, 99],
     ]);
-    expect(b.heldFrames()).toEqual([]);
+    expect(b.open).toBeNull();
     expect(b.flush(124)).toBeNull();
   });
 
@@ -148,6 +148,49 @@ describe('UnitBuilder: batches and windows', () => {
   });
 });
 
+describe('UnitBuilder: the open unit', () => {
+  it('is the unit the cutting call returns: its frames are in it as they come, and it is complete once cut', () => {
+    const b = new UnitBuilder(5, 50);
+    expect(b.open).toBeNull();
+    expect(b.consume([frameEv(0)], 10)).toEqual([]);
+    const open = b.open!;
+    expect([open.complete, open.frames.map((f) => f.seq), open.seqFrom, open.createdAt]).toEqual([false, [0], 0, 10]);
+    expect(b.consume([frameEv(1), lostEv(2, 2), frameEv(3)], 11)).toEqual([]);
+    expect(b.open).toBe(open);
+    expect([open.complete, open.frames.map((f) => f.seq), open.slots]).toEqual([false, [0, 1, 3], 4]);
+    const [cut] = b.consume([frameEv(4), frameEv(5)], 12);
+    expect(cut).toBe(open);
+    expect([cut.complete, cut.frames.map((f) => f.seq), cut.counts.lost, cut.createdAt]).toEqual([true, [0, 1, 3, 4], 1, 12]);
+    // Seq 5 opened the next unit.
+    const next = b.open!;
+    expect(next).not.toBe(open);
+    expect([next.complete, next.frames.map((f) => f.seq)]).toEqual([false, [5]]);
+  });
+
+  it('is what flush and cutPartial return', () => {
+    const b = new UnitBuilder(5, 50);
+    b.consume([frameEv(0), frameEv(1)], 0);
+    const first = b.open!;
+    expect(b.cutPartial(1)).toBe(first);
+    expect([first.complete, first.closesWindow, b.open]).toEqual([true, false, null]);
+    b.consume([frameEv(2)], 2);
+    const second = b.open!;
+    expect(second).not.toBe(first);
+    expect(b.flush(3)).toBe(second);
+    expect([second.complete, second.closesWindow, second.frames.map((f) => f.seq), b.open]).toEqual([true, true, [2], null]);
+  });
+
+  it('is absent before any slot and after a cut, and a window-closing unit without slots is complete at once', () => {
+    const b = new UnitBuilder(5, 50);
+    expect(b.cutPartial(0)).toBeNull();
+    b.consume(range(0, 4).map(frameEv), 0);
+    expect(b.open).toBeNull();
+    expect(b.cutPartial(0)).toBeNull();
+    const unit = b.flush(0)!;
+    expect([unit.slots, unit.complete, unit.closesWindow]).toEqual([0, true, true]);
+  });
+});
+
 describe('UnitBuilder: flush', () => {
   it('mid-batch, closes the window with a partial batch', () => {
     const b = new UnitBuilder(5, 50);
@@ -158,7 +201,7 @@ describe('UnitBuilder: flush', () => {
     expect(unit.counts).toEqual(counts({ duplicate: 1 }));
     expect(unit.windowCounts).toEqual(counts({ duplicate: 1 }));
     expect(unit.createdAt).toBe(99);
-    expect(b.heldFrames()).toEqual([]);
+    expect(b.open).toBeNull();
     expect(b.flush(100)).toBeNull();
   });
 

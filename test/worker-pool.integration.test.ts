@@ -14,8 +14,8 @@ const image = frame('face.jpg');
 
 /**
  * One worker behind the scheduler; `warm` units of one session answered one
- * at a time (the model's time is learnt), then one unit from each of `burst`
- * sessions at once.
+ * at a time (the model's time per frame is learnt), then one unit from each
+ * of `burst` sessions at once.
  */
 async function inFlightAfterBurst(model: string, modelPath: string, modelOptions: object, warm: number, burst: number) {
   const pool = new WorkerPool(
@@ -36,7 +36,7 @@ async function inFlightAfterBurst(model: string, modelPath: string, modelOptions
   pools.push(pool);
   await pool.start();
   const budget = new FrameBudget(1024 ** 3);
-  const scheduler = new Scheduler(pool, budget, { sessionQueueUnits: 100, sessionQueueBytes: 1024 ** 3, maxUnitAgeMs: 600_000 });
+  const scheduler = new Scheduler(pool, budget, { sessionQueueUnits: 100, sessionQueueBytes: 1024 ** 3, maxUnitAgeMs: 600_000, framePeriodMs: 200 });
   const jpeg = { bytes: image.length };
   const warming = owner('warm');
   for (let i = 0; i < warm; i++) {
@@ -52,11 +52,12 @@ async function inFlightAfterBurst(model: string, modelPath: string, modelOptions
     scheduler.enqueue(s, u);
   }
   const worker = pool.workers()[0];
-  const inFlight = { atWorker: worker.inFlight, seenByScheduler: scheduler.unitsAt(worker) };
-  const modelMs = worker.modelMsAvg;
+  const inFlight = { atWorker: worker.inFlight, seenByScheduler: scheduler.heldAt(worker) };
+  const { frameMsAvg: frameMs, closeMsAvg: closeMs } = worker;
   await waitFor(() => sessions.every((s) => s.answers.length === 1), { what: 'every session answered' });
   const kinds = [warming, ...sessions].flatMap((s) => s.answers.map((a) => a.answer.kind));
-  return { inFlight, modelMs, after: worker.inFlight, kinds, budgetUsed: budget.used };
+  const frames = [warming, ...sessions].flatMap((s) => s.answers.map((a) => (a.answer.kind === 'result' ? a.answer.result.frames.length : 0)));
+  return { inFlight, frameMs, closeMs, after: worker.inFlight, afterScheduler: scheduler.heldAt(worker), kinds, frames, budgetUsed: budget.used };
 }
 
 const pools: WorkerPool[] = [];
@@ -64,19 +65,28 @@ afterEach(async () => {
   for (const p of pools.splice(0)) await p.close();
 });
 
-describe('how many units a worker holds at once', () => {
-  it('a trivial model gets 4 units ahead of its answers, so it never waits on a round trip', async () => {
+describe('how many frames a worker holds at once', () => {
+  it('a trivial model gets 4 frames ahead of their work, so it never waits on a round trip', async () => {
     const r = await inFlightAfterBurst('noop_model:NoopModel', BENCH_MODELS, {}, 20, 10);
-    expect(r.modelMs).toBeLessThan(1);
+    expect(r.frameMs).toBeLessThan(1);
+    // The first frames of four sessions' units: each opened, none closed yet.
     expect(r.inFlight).toEqual({ atWorker: 4, seenByScheduler: 4 });
-    expect(r.after).toBe(0);
+    expect([r.after, r.afterScheduler]).toEqual([0, 0]);
     expect(new Set(r.kinds)).toEqual(new Set(['result']));
+    expect(new Set(r.frames)).toEqual(new Set([5]));
     expect(r.budgetUsed).toBe(0);
   }, 60_000);
 
-  it('a model that takes 30 ms a unit holds one unit at a time', async () => {
+  it('a model that does its 30 ms at the close of a unit holds one thing at a time', async () => {
+    // SlowModel keeps the frames (the default open) and sleeps in analyse, at the close: its frames cost
+    // nothing, its closes 30 ms, and a close waiting in the pipe would hold up every frame behind it.
     const r = await inFlightAfterBurst('worker_slow:SlowModel', TEST_MODELS, { sleepMs: 30 }, 3, 4);
-    expect(r.modelMs).toBeGreaterThan(5);
+    expect(r.closeMs).toBeGreaterThan(20);
+    expect(r.frameMs).toBeLessThan(1);
     expect(r.inFlight).toEqual({ atWorker: 1, seenByScheduler: 1 });
+    expect([r.after, r.afterScheduler]).toEqual([0, 0]);
+    expect(new Set(r.kinds)).toEqual(new Set(['result']));
+    expect(new Set(r.frames)).toEqual(new Set([5]));
+    expect(r.budgetUsed).toBe(0);
   }, 60_000);
 });

@@ -1,12 +1,15 @@
 """A single-process reference server for the bench: the baseline the service is measured against.
 
 One Python process, one thread, asyncio and websockets: each frame is
-analysed with the model on the event loop as it arrives (a unit of one
-frame, the session's context carried from frame to frame), and a batch
-result goes out once a batch's fifth frame is done, a window result every
-50 frames. It speaks the part of protocol v1 (docs/protocol.md) the bench's
-load generator uses: hello, welcome, binary frames, results, bye, summary.
-No worker pool, queueing, shedding, throttle, reordering, resume or
+handed to the model on the event loop as it arrives, the way a plain
+per-frame server would use the model's incremental form (docs/model.md):
+a batch's first frame opens a unit (``Model.open``), each frame is added to
+it (``add``, the frame's work), and the batch's fifth frame closes it
+(``close``), whose result is the batch result, and every tenth batch's the
+window result too; the session's context goes from one batch to the next.
+It speaks the part of protocol v1 (docs/protocol.md) the bench's load
+generator uses: hello, welcome, binary frames, results, bye, summary. No
+worker pool, queueing, shedding, throttle, reordering, resume or
 authentication (every client is the demo user): it is the plain server the
 service's scheduling has to beat, not a product.
 
@@ -32,7 +35,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 from websockets.server import serve
 
-from jipjung_model.interface import STATES, Frame, Model, Unit, UnitOutcome, WindowAccumulator
+from jipjung_model.interface import STATES, Frame, Model, OpenUnit, UnitOutcome, UnitResult, validate_counts
 from jipjung_model.worker import load_model
 
 FPS = 5
@@ -62,11 +65,10 @@ class Session:
         self.score_sum = 0.0
         self.state_seconds = {s: 0.0 for s in STATES}
         self.batch_from: int | None = None
-        self.batch: list[dict[str, Any]] = []
-        self.batch_acc: dict[str, Any] = {}
+        self.unit: OpenUnit | None = None  # the open batch's unit at the model
+        self.batch_seqs: list[int] = []
         self.batch_counts = zero_counts()
         self.window_from: int | None = None
-        self.window_acc: dict[str, Any] = {}
         self.window_counts, self.window_analysed, self.last_seq = zero_counts(), 0, -1
 
     def welcome(self) -> dict[str, Any]:
@@ -86,36 +88,29 @@ class Session:
             return self.reject("frame_invalid", None)
         self.received += 1
         out = []
-        # A frame of another batch (a gap, or a count that starts again) closes the open one whole.
+        # A frame of another batch (a gap, or a count that starts again) closes the open one whole,
+        # and the open window with it when the frame is of another window too.
+        other_window = self.window_from is not None and seq - seq % WINDOW_FRAMES != self.window_from
         if self.batch_from is not None and seq - seq % BATCH_FRAMES != self.batch_from:
-            out += self.close_batch(self.batch_from + BATCH_FRAMES - 1)
-        if self.window_from is not None and seq - seq % WINDOW_FRAMES != self.window_from:
-            out += self.close_window(self.last_seq)
+            out += self.close_batch(self.batch_from + BATCH_FRAMES - 1, other_window)
+        if other_window:
+            out += self.close_window()
         if self.batch_from is None:
             self.batch_from = seq - seq % BATCH_FRAMES
+            self.unit = self.model.open(self.context, BATCH_FRAMES, WINDOW_FRAMES, FPS)
         if self.window_from is None:
             self.window_from = seq - seq % WINDOW_FRAMES
-        # The model's own window is never asked for: batches and windows are summarised here, from
-        # the frames' outcomes, so that one cut short at bye is summarised like a whole one.
-        unit = Unit([Frame(seq, capture_ts, fmt, bytes(data[HEADER.size:]))], False, BATCH_FRAMES, WINDOW_FRAMES, FPS)
-        result = self.model.analyse(unit, self.context)
-        self.context = result.context
-        entry = {**result.frames[0], "seq": seq}
-        self.batch.append(entry)
+        assert self.unit is not None
+        self.unit.add(Frame(seq, capture_ts, fmt, bytes(data[HEADER.size:])))
+        self.batch_seqs.append(seq)
         self.last_seq = seq
-        if entry["analysed"]:
-            self.batch_acc = WindowAccumulator.add(self.batch_acc, result.batch, 1)
-        else:
-            out += self.reject("image_undecodable", seq)
         if seq % BATCH_FRAMES == BATCH_FRAMES - 1:
-            out += self.close_batch(seq)
-        if seq % WINDOW_FRAMES == WINDOW_FRAMES - 1:
-            out += self.close_window(seq)
+            out += self.close_batch(seq, seq % WINDOW_FRAMES == WINDOW_FRAMES - 1)
         return out
 
     def on_bye(self) -> list[dict[str, Any]]:
         """Close the open batch and window where the frames ended, then the summary."""
-        return self.close_batch(self.last_seq) + self.close_window(self.last_seq) + [self.summary()]
+        return self.close_batch(self.last_seq, True) + self.close_window() + [self.summary()]
 
     def reject(self, code: str, seq: int | None) -> list[dict[str, Any]]:
         """Count a refused frame; one with a trusted seq (its header parsed) keeps its slot in the batch."""
@@ -128,31 +123,52 @@ class Session:
         self.batch_counts["rejected"] += 1
         return [{**error, "seq": seq}]
 
-    def close_batch(self, seq_to: int) -> list[dict[str, Any]]:
-        if self.batch_from is None:
+    def close_unit(self, unit: OpenUnit, frames: int, closes_window: bool) -> UnitResult:
+        result = validate_counts(frames, closes_window, unit.close(closes_window))
+        self.context = result.context
+        return result
+
+    def close_batch(self, seq_to: int, closes_window: bool) -> list[dict[str, Any]]:
+        """The batch's result from the model's close (with the window's when it closes one too)."""
+        if self.batch_from is None or self.unit is None:
             return []
+        result = self.close_unit(self.unit, len(self.batch_seqs), closes_window)
+        frames = [{**entry, "seq": seq} for entry, seq in zip(result.frames, self.batch_seqs)]
+        out = []
+        for entry in frames:
+            if not entry["analysed"]:
+                out += self.reject("image_undecodable", entry["seq"])
         seq_from, slots = self.batch_from, seq_to - self.batch_from + 1
-        analysed = sum(1 for f in self.batch if f["analysed"])
-        self.batch_counts["lost"] = slots - len(self.batch)
+        analysed = sum(1 for f in frames if f["analysed"])
+        self.batch_counts["lost"] = slots - len(frames)
         self.lost += self.batch_counts["lost"]
-        outcome, _ = WindowAccumulator.close(self.batch_acc)
+        outcome = result.batch
         self.analysed += analysed
         self.score_sum += (outcome.score or 0.0) * analysed
         self.state_seconds[outcome.state] += slots / FPS
-        self.window_acc = WindowAccumulator.add(self.window_acc, outcome, analysed)
         self.window_analysed += analysed
         for k, n in self.batch_counts.items():
             self.window_counts[k] += n
-        out = [self.result("batch", seq_from, seq_to, analysed, outcome, self.batch_counts, self.batch)]
-        self.batch_from, self.batch, self.batch_acc, self.batch_counts = None, [], {}, zero_counts()
+        out.append(self.result("batch", seq_from, seq_to, analysed, outcome, self.batch_counts, frames))
+        self.batch_from, self.unit, self.batch_seqs, self.batch_counts = None, None, [], zero_counts()
+        if closes_window:
+            assert result.window is not None  # validate_counts saw to it
+            out += self.window_result(result.window)
         return out
 
-    def close_window(self, seq_to: int) -> list[dict[str, Any]]:
+    def close_window(self) -> list[dict[str, Any]]:
+        """The open window's result, once its last batch is closed: a unit of no frames that closes it."""
         if self.window_from is None:
             return []
-        outcome, _ = WindowAccumulator.close(self.window_acc)
-        out = [self.result("window", self.window_from, seq_to, self.window_analysed, outcome, self.window_counts)]
-        self.window_from, self.window_acc, self.window_counts, self.window_analysed = None, {}, zero_counts(), 0
+        result = self.close_unit(self.model.open(self.context, BATCH_FRAMES, WINDOW_FRAMES, FPS), 0, True)
+        assert result.window is not None  # validate_counts saw to it
+        return self.window_result(result.window)
+
+    def window_result(self, outcome: UnitOutcome) -> list[dict[str, Any]]:
+        assert self.window_from is not None
+        out = [self.result("window", self.window_from, self.last_seq, self.window_analysed, outcome,
+                           self.window_counts)]
+        self.window_from, self.window_counts, self.window_analysed = None, zero_counts(), 0
         return out
 
     def result(self, kind: str, seq_from: int, seq_to: int, analysed: int, outcome: UnitOutcome,

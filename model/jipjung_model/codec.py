@@ -14,7 +14,9 @@ Every message::
     12     ...  payload
 
 ANALYSE payload: u32 meta length, meta JSON (UTF-8), u16 frame count, then
-per frame a u32 length and the image bytes. Every other payload is JSON.
+per frame a u32 length and the image bytes. FRAME has the same layout with
+one frame's meta and a count of exactly 1. SHUTDOWN has no payload; every
+other payload is JSON.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 HEADER = struct.Struct(">IBBHI")
 HEADER_SIZE = HEADER.size  # 12
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 # A security limit: a length above it means a corrupt stream, not a message.
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
@@ -39,6 +41,14 @@ class MessageType(enum.IntEnum):
     RESULT = 4
     ERROR = 5
     SHUTDOWN = 6
+    OPEN = 7
+    FRAME = 8
+    CLOSE = 9
+    FRAME_DONE = 10
+
+
+# Messages whose payload carries images (AnalyseRequest), not JSON.
+_IMAGE_TYPES = (MessageType.ANALYSE, MessageType.FRAME)
 
 
 class CodecError(ValueError):
@@ -49,11 +59,14 @@ class CodecError(ValueError):
 class Message:
     type: MessageType
     request_id: int
-    payload: Any  # dict for JSON messages; AnalyseRequest for ANALYSE; None for SHUTDOWN
+    payload: Any  # dict for JSON messages; AnalyseRequest for ANALYSE and FRAME; None for SHUTDOWN
 
 
 @dataclass(frozen=True)
 class AnalyseRequest:
+    """The payload of ANALYSE (the unit's meta, its images) and of FRAME
+    (one frame's meta, a list of its one image)."""
+
     meta: dict[str, Any]
     frames: list[bytes]
 
@@ -63,8 +76,10 @@ def _json_bytes(value: Any) -> bytes:
 
 
 def encode(message: Message) -> bytes:
-    if message.type == MessageType.ANALYSE:
+    if message.type in _IMAGE_TYPES:
         req: AnalyseRequest = message.payload
+        if message.type == MessageType.FRAME and len(req.frames) != 1:
+            raise CodecError(f"a FRAME carries exactly one frame, not {len(req.frames)}")
         meta = _json_bytes(req.meta)
         parts = [struct.pack(">I", len(meta)), meta, struct.pack(">H", len(req.frames))]
         for frame in req.frames:
@@ -84,8 +99,11 @@ def decode_body(type_: int, request_id: int, payload: bytes | memoryview) -> Mes
     except ValueError:
         raise CodecError(f"unknown message type {type_}") from None
     view = memoryview(payload)
-    if mtype == MessageType.ANALYSE:
-        return Message(mtype, request_id, _decode_analyse(view))
+    if mtype in _IMAGE_TYPES:
+        request = _decode_images(view, mtype.name)
+        if mtype == MessageType.FRAME and len(request.frames) != 1:
+            raise CodecError(f"a FRAME carries exactly one frame, not {len(request.frames)}")
+        return Message(mtype, request_id, request)
     if mtype == MessageType.SHUTDOWN:
         return Message(mtype, request_id, None)
     try:
@@ -94,13 +112,13 @@ def decode_body(type_: int, request_id: int, payload: bytes | memoryview) -> Mes
         raise CodecError(f"bad JSON payload: {exc}") from None
 
 
-def _decode_analyse(view: memoryview) -> AnalyseRequest:
+def _decode_images(view: memoryview, what: str) -> AnalyseRequest:
     pos = 0
 
     def take(n: int) -> memoryview:
         nonlocal pos
         if pos + n > len(view):
-            raise CodecError("ANALYSE payload is truncated")
+            raise CodecError(f"{what} payload is truncated")
         chunk = view[pos : pos + n]
         pos += n
         return chunk
@@ -109,14 +127,14 @@ def _decode_analyse(view: memoryview) -> AnalyseRequest:
     try:
         meta = json.loads(bytes(take(meta_len)))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CodecError(f"bad ANALYSE meta: {exc}") from None
+        raise CodecError(f"bad {what} meta: {exc}") from None
     (count,) = struct.unpack(">H", take(2))
     frames = []
     for _ in range(count):
         (length,) = struct.unpack(">I", take(4))
         frames.append(bytes(take(length)))
     if pos != len(view):
-        raise CodecError(f"{len(view) - pos} trailing bytes after ANALYSE frames")
+        raise CodecError(f"{len(view) - pos} trailing bytes after {what} frames")
     return AnalyseRequest(meta, frames)
 
 

@@ -60,6 +60,10 @@ Per-frame entries keep the keys the server and browser rely on
 ``alertness``, ``perclos``; ``target``: the state this frame alone points
 to). ``state`` and ``score`` are the debounced ones.
 
+Each frame is analysed as it is added to an open unit (``open``, ``add``,
+``close``); ``analyse`` of a whole unit does just that, so the two give the
+same result.
+
 Units: score = mean of the usable frames' scores (None when none is
 usable, state ``unknown``); state = majority of the usable frames' states
 (a tie goes to the later one). Signals (batch and window):
@@ -86,7 +90,7 @@ from .blazeface import LEFT_EYE, RIGHT_EYE, SHORT_RANGE, BlazeFace, Detection
 from .eyes import eye_openness
 from .facemesh import DEFAULT_FACEMESH, DEFAULT_IRIS, FaceMesh, Iris, eye_opening, eye_roi, face_roi, mesh_roi
 from .image import decode_frame, pick_reduce, quality
-from .interface import Frame, Model, Unit, UnitOutcome, UnitResult
+from .interface import Frame, Model, OpenUnit, Unit, UnitOutcome, UnitResult
 from .pose import ramp  # noqa: F401  (re-exported: the public helpers of this model)
 
 DEFAULTS: dict[str, Any] = {
@@ -701,34 +705,61 @@ class ConcentrationModel(Model):
     # -- units -----------------------------------------------------------
 
     def analyse(self, unit: Unit, context: dict[str, Any] | None) -> UnitResult:
+        # One code path whichever way a unit arrives: whole, it is opened,
+        # fed and closed at once.
+        opened = self.open(context, unit.batch_frames, unit.window_frames, unit.fps)
+        for frame in unit.frames:
+            opened.add(frame)
+        return opened.close(unit.closes_window)
+
+    def open(
+        self, context: dict[str, Any] | None, batch_frames: int = 5, window_frames: int = 50, fps: float = 5.0
+    ) -> ConcentrationUnit:
         if self._detector is None:
             self.load({})
-        context = dict(context or {})
-        track = _valid_track(context.get("track"))
+        return ConcentrationUnit(self, context, fps)
+
+
+class ConcentrationUnit(OpenUnit):
+    """A unit of ConcentrationModel: each frame is analysed as it is added,
+    the batch and window are summarised at close. The still face is reused
+    within the unit only, as it is not carried in the context."""
+
+    def __init__(self, model: ConcentrationModel, context: dict[str, Any] | None, fps: float) -> None:
+        self.model = model
+        self.fps = fps
+        self.context = context = dict(context or {})
+        self.track = _valid_track(context.get("track"))
         frozen = context.get("frozen") or {"crc": None, "repeats": 0}
-        crc, repeats = frozen.get("crc"), int(frozen.get("repeats") or 0)
-        tracker = temporal.Tracker(self.options, unit.fps, temporal.restore(context.get("temporal")))
-        memory = _valid_scan(context.get("scan"))
-        frames = []
-        still: dict[str, Any] = {}
-        for frame in unit.frames:
-            if track is not None and not (0 < frame.seq - track["seq"] <= self.options["trackGap"]):
-                track = None
-            frame_crc = zlib.crc32(frame.data)
-            repeats = repeats + 1 if frame_crc == crc else 0
-            crc = frame_crc
-            entry, track = self._analyse_frame(frame, track, repeats, tracker, memory, unit.fps, still)
-            frames.append(entry)
-        context["frozen"] = {"crc": crc, "repeats": repeats}
-        context["track"] = track
-        context["scan"] = memory
+        self.crc, self.repeats = frozen.get("crc"), int(frozen.get("repeats") or 0)
+        self.tracker = temporal.Tracker(model.options, fps, temporal.restore(context.get("temporal")))
+        self.memory = _valid_scan(context.get("scan"))
+        self.frames: list[dict[str, Any]] = []
+        self.still: dict[str, Any] = {}
+
+    def add(self, frame: Frame) -> None:
+        track = self.track
+        if track is not None and not (0 < frame.seq - track["seq"] <= self.model.options["trackGap"]):
+            track = None
+        frame_crc = zlib.crc32(frame.data)
+        self.repeats = self.repeats + 1 if frame_crc == self.crc else 0
+        self.crc = frame_crc
+        entry, self.track = self.model._analyse_frame(
+            frame, track, self.repeats, self.tracker, self.memory, self.fps, self.still)
+        self.frames.append(entry)
+
+    def close(self, closes_window: bool) -> UnitResult:
+        context, frames, tracker = self.context, self.frames, self.tracker
+        context["frozen"] = {"crc": self.crc, "repeats": self.repeats}
+        context["track"] = self.track
+        context["scan"] = self.memory
         context["temporal"] = tracker.t
         sums = summary_add(empty_summary(), frames)
         calibration = tracker.calibration_signal()
         batch = summarise(sums, calibration)
         window_sums = summary_merge(_valid_summary(context.get("window")), sums)
         window = None
-        if unit.closes_window:
+        if closes_window:
             window = summarise(window_sums, calibration)
             context.pop("window", None)
         else:

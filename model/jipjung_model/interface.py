@@ -1,7 +1,15 @@
 """The model plug-in interface.
 
 A model is a class with ``load`` (called once per worker process, before the
-worker says it is ready) and ``analyse`` (called once per unit of frames).
+worker says it is ready) and ``analyse`` (one unit of frames at once). The
+server mostly sends a unit frame by frame as the frames arrive: the worker
+then calls ``open`` at the unit's start, ``add`` on what it returned for
+each frame and ``close`` at its end. The default ``open`` keeps the frames
+and calls ``analyse`` at ``close``, so a model that implements only
+``analyse`` works either way; one that overrides ``open`` does each frame's
+work as the frame arrives, and the unit's result is ready sooner after its
+last frame.
+
 Workers keep no session state: whatever a model needs from earlier units of
 the same session it returns as ``context`` and receives back with the next
 unit, possibly in another worker process.
@@ -67,7 +75,7 @@ class UnitOutcome:
 
 @dataclass
 class UnitResult:
-    """What ``Model.analyse`` returns.
+    """What ``Model.analyse`` and ``OpenUnit.close`` return.
 
     ``frames`` has one JSON-serialisable dict per input frame, in the same
     order; each must hold ``"analysed": bool``: false only when the image
@@ -89,9 +97,50 @@ class ModelOutputError(ValueError):
     """A model returned something that breaks the contract above."""
 
 
+class OpenUnit(ABC):
+    """A unit being received frame by frame, as ``Model.open`` returns it.
+
+    The worker calls ``add`` once per frame, in seq order, as each arrives,
+    then ``close`` once. When ``add`` raises, the unit is lost (a model
+    error at its close) and neither method is called on it again. A unit
+    may be closed without any frame: it then closes a window.
+    """
+
+    @abstractmethod
+    def add(self, frame: Frame) -> None:
+        """Do this frame's work now."""
+
+    @abstractmethod
+    def close(self, closes_window: bool) -> UnitResult:
+        """The unit's result: one ``frames`` entry per frame added, in
+        order, and ``window`` set when ``closes_window``."""
+
+
+class BufferedUnit(OpenUnit):
+    """The default ``Model.open``: keeps the frames and hands them to
+    ``analyse`` as one unit at close."""
+
+    def __init__(
+        self, model: Model, context: dict[str, Any] | None, batch_frames: int, window_frames: int, fps: float
+    ) -> None:
+        self.model = model
+        self.context = context
+        self.batch_frames = batch_frames
+        self.window_frames = window_frames
+        self.fps = fps
+        self.frames: list[Frame] = []
+
+    def add(self, frame: Frame) -> None:
+        self.frames.append(frame)
+
+    def close(self, closes_window: bool) -> UnitResult:
+        unit = Unit(self.frames, closes_window, self.batch_frames, self.window_frames, self.fps)
+        return self.model.analyse(unit, self.context)
+
+
 class Model(ABC):
     """Base class of every model. Subclasses set ``name`` and implement
-    ``analyse``; ``load`` is optional."""
+    ``analyse``; ``load`` and ``open`` are optional."""
 
     name = "model"
     version = "0"
@@ -105,26 +154,48 @@ class Model(ABC):
         """Analyse one unit. Raise to report a model error for this unit
         only; the session and the worker go on."""
 
+    def open(
+        self, context: dict[str, Any] | None, batch_frames: int = 5, window_frames: int = 50, fps: float = 5.0
+    ) -> OpenUnit:
+        """Start a unit whose frames will come one by one (see OpenUnit).
+
+        This default keeps the frames and calls ``analyse`` at close. A
+        model that overrides it, to do each frame's work in ``add``, must
+        keep ``analyse`` equivalent: the same result for a unit, whichever
+        way it arrives (the default model's ``analyse`` is ``open``, ``add``
+        of each frame, then ``close``). Raising in ``add`` or ``close``
+        costs this unit only, as in ``analyse``.
+        """
+        return BufferedUnit(self, context, batch_frames, window_frames, fps)
+
 
 def validate_result(unit: Unit, result: Any) -> UnitResult:
-    """Check a model's output against the contract; raise ModelOutputError.
+    """Check a model's output for ``unit`` against the contract; raise
+    ModelOutputError.
 
     The worker checks the RESULT it builds from it once more, by the rules
     the server applies on receipt (``worker.check_result_body``); keep the
     two in step with src/ipc/messages.ts.
     """
+    return validate_counts(len(unit.frames), unit.closes_window, result)
+
+
+def validate_counts(frame_count: int, closes_window: bool, result: Any) -> UnitResult:
+    """``validate_result`` for a unit known by its frame count and whether
+    it closes a window: a unit received frame by frame, whose images the
+    worker did not keep."""
     if not isinstance(result, UnitResult):
-        raise ModelOutputError(f"analyse returned {type(result).__name__}, not UnitResult")
-    if not isinstance(result.frames, list) or len(result.frames) != len(unit.frames):
+        raise ModelOutputError(f"the model returned {type(result).__name__}, not UnitResult")
+    if not isinstance(result.frames, list) or len(result.frames) != frame_count:
         raise ModelOutputError(
-            f"expected {len(unit.frames)} frame entries, got "
+            f"expected {frame_count} frame entries, got "
             f"{len(result.frames) if isinstance(result.frames, list) else type(result.frames).__name__}"
         )
     for i, entry in enumerate(result.frames):
         if not isinstance(entry, dict) or not isinstance(entry.get("analysed"), bool):
             raise ModelOutputError(f"frame entry {i} lacks a boolean 'analysed'")
     outcomes = [("batch", result.batch)]
-    if unit.closes_window:
+    if closes_window:
         if result.window is None:
             raise ModelOutputError("unit closes a window but no window result was returned")
         outcomes.append(("window", result.window))

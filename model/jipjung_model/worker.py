@@ -1,14 +1,23 @@
-"""The worker process: load a model once, then answer ANALYSE requests.
+"""The worker process: load a model once, then analyse units of frames.
 
 Started by the server's worker pool as ``python -m jipjung_model.worker``.
 Requests arrive on file descriptor 3 and answers leave on file descriptor 4
 (both overridable by env), never on stdout: a model that prints must not
 corrupt the channel. stdout and stderr are read by the server's logger.
+
+A unit comes whole (ANALYSE, answered by RESULT or ERROR) or frame by frame:
+OPEN starts it (``Model.open``), each FRAME is added as it arrives and
+acknowledged by FRAME_DONE, and CLOSE is answered by RESULT or ERROR. Any
+number of units may be open at once, one per id. A model error costs its
+unit only, never the worker; a message the protocol does not allow at that
+point (an id opened twice, a FRAME or CLOSE of an id not open) is answered
+by ERROR ``internal``, and the worker goes on.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import math
@@ -17,7 +26,8 @@ import signal
 import sys
 import time
 import traceback
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 # One worker per core: native thread pools must not fan out, or N workers
 # would fight over the same cores. Set before numpy or OpenCV load, hence
@@ -27,7 +37,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
 
 from . import codec  # noqa: E402
 from .codec import Message, MessageType  # noqa: E402
-from .interface import STATES, Frame, Model, ModelOutputError, Unit, UnitOutcome, validate_result  # noqa: E402
+from .interface import (  # noqa: E402
+    STATES, Frame, Model, ModelOutputError, OpenUnit, Unit, UnitOutcome, UnitResult, validate_counts,
+)
 
 READ_CHUNK = 1 << 20
 
@@ -44,21 +56,23 @@ def load_model(spec: str) -> Model:
     return model
 
 
+def frame_from_meta(e: dict[str, Any], data: bytes) -> Frame:
+    """One frame from its meta (ANALYSE's ``frames`` entry, FRAME's meta)."""
+    return Frame(
+        seq=int(e["seq"]),
+        capture_ts=float(e["captureTs"]),
+        format=int(e.get("format", 1)),
+        data=data,
+        width=int(e.get("width", 0)),
+        height=int(e.get("height", 0)),
+    )
+
+
 def unit_from_request(meta: dict[str, Any], images: list[bytes]) -> Unit:
     entries = meta.get("frames")
     if not isinstance(entries, list) or len(entries) != len(images):
         raise codec.CodecError("ANALYSE meta.frames does not match the frame count")
-    frames = [
-        Frame(
-            seq=int(e["seq"]),
-            capture_ts=float(e["captureTs"]),
-            format=int(e.get("format", 1)),
-            data=img,
-            width=int(e.get("width", 0)),
-            height=int(e.get("height", 0)),
-        )
-        for e, img in zip(entries, images)
-    ]
+    frames = [frame_from_meta(e, img) for e, img in zip(entries, images)]
     return Unit(
         frames=frames,
         closes_window=bool(meta.get("closesWindow")),
@@ -121,11 +135,10 @@ def check_result_body(body: Any, frame_count: int, closes_window: bool) -> None:
         raise ModelOutputError("RESULT.modelMs is not a number >= 0")
 
 
-def analyse(model: Model, request: codec.AnalyseRequest) -> dict[str, Any]:
-    unit = unit_from_request(request.meta, request.frames)
-    started = time.perf_counter()
-    result = validate_result(unit, model.analyse(unit, request.meta.get("context")))
-    model_ms = (time.perf_counter() - started) * 1000
+def result_body(result: UnitResult, frame_count: int, closes_window: bool, model_ms: float) -> dict[str, Any]:
+    """The RESULT body of a model's result, checked against the model
+    contract (``validate_counts``), then as the server will."""
+    result = validate_counts(frame_count, closes_window, result)
     body = {
         "frames": result.frames,
         "batch": _outcome(result.batch),
@@ -133,8 +146,82 @@ def analyse(model: Model, request: codec.AnalyseRequest) -> dict[str, Any]:
         "context": result.context,
         "modelMs": round(model_ms, 3),
     }
-    check_result_body(body, len(unit.frames), unit.closes_window)
+    check_result_body(body, frame_count, closes_window)
     return body
+
+
+def analyse(model: Model, request: codec.AnalyseRequest) -> dict[str, Any]:
+    unit = unit_from_request(request.meta, request.frames)
+    started = time.perf_counter()
+    result = model.analyse(unit, request.meta.get("context"))
+    model_ms = (time.perf_counter() - started) * 1000
+    return result_body(result, len(unit.frames), unit.closes_window, model_ms)
+
+
+@dataclass
+class Opened:
+    """A unit sent frame by frame, from its OPEN to its CLOSE."""
+
+    unit: OpenUnit | None
+    frames: int = 0
+    model_ms: float = 0.0
+    # Why the unit is lost (ERROR code and message), reported at its CLOSE:
+    # the model raised on its OPEN or one of its frames, or the OPEN was malformed.
+    failure: tuple[str, str] | None = None
+
+
+def open_unit(model: Model, meta: Any) -> Opened:
+    """The unit an OPEN starts; a lost one when it cannot be (nothing
+    answers an OPEN: its CLOSE reports why)."""
+    try:
+        if not isinstance(meta, dict):
+            raise TypeError("OPEN is not an object")
+        args = (
+            meta.get("context"), int(meta.get("batchFrames", 5)), int(meta.get("windowFrames", 50)),
+            float(meta.get("fps", 5)),
+        )
+    except (TypeError, ValueError) as exc:
+        return Opened(None, failure=("internal", f"bad OPEN: {exc}"))
+    try:
+        return Opened(model.open(*args))
+    except Exception as exc:  # a model bug must cost one unit, not the worker
+        traceback.print_exc(file=sys.stderr)
+        sys.stderr.flush()
+        return Opened(None, failure=("model_error", f"{type(exc).__name__}: {exc}"))
+
+
+def add_frame(opened: Opened, request: codec.AnalyseRequest) -> dict[str, Any]:
+    """Add a FRAME to its unit; the FRAME_DONE body. A frame of a lost unit
+    is acknowledged without work; a frame whose work raises loses the unit."""
+    meta = request.meta if isinstance(request.meta, dict) else {}
+    model_ms = 0.0
+    opened.frames += 1
+    if opened.failure is None and opened.unit is not None:
+        try:
+            frame = frame_from_meta(meta, request.frames[0])
+        except (KeyError, TypeError, ValueError) as exc:
+            opened.failure = ("internal", f"bad FRAME meta: {exc!r}")
+        else:
+            started = time.perf_counter()
+            try:
+                opened.unit.add(frame)
+            except Exception as exc:  # a model bug must cost one unit, not the worker
+                traceback.print_exc(file=sys.stderr)
+                sys.stderr.flush()
+                opened.failure = ("model_error", f"{type(exc).__name__}: {exc}")
+            model_ms = (time.perf_counter() - started) * 1000
+            opened.model_ms += model_ms
+    return {"seq": meta.get("seq"), "modelMs": round(model_ms, 3)}
+
+
+def close_unit(opened: Opened, closes_window: bool) -> dict[str, Any]:
+    """The RESULT body of a unit sent frame by frame, whose model time is
+    its frames' and its close's."""
+    assert opened.unit is not None and opened.failure is None
+    started = time.perf_counter()
+    result = opened.unit.close(closes_window)
+    model_ms = opened.model_ms + (time.perf_counter() - started) * 1000
+    return result_body(result, opened.frames, closes_window, model_ms)
 
 
 class Channel:
@@ -163,7 +250,31 @@ class Channel:
                 return messages
 
 
+def _error(request_id: int, code: str, message: str) -> Message:
+    return Message(MessageType.ERROR, request_id, {"code": code, "message": message})
+
+
+def _answer(channel: Channel, request_id: int, work: Callable[[], dict[str, Any]]) -> None:
+    """Send RESULT with the body ``work()`` builds, or ERROR ``model_error``
+    when the model raised or broke its contract."""
+    try:
+        reply = Message(MessageType.RESULT, request_id, work())
+        encoded = codec.encode(reply)  # fails here, not mid-write, on non-JSON output
+    except (ModelOutputError, TypeError, ValueError) as exc:
+        kind = "malformed output" if isinstance(exc, (ModelOutputError, TypeError)) else "bad value"
+        print(f"model {kind}: {exc}", file=sys.stderr, flush=True)
+        channel.send(_error(request_id, "model_error", f"{kind}: {exc}"))
+        return
+    except Exception as exc:  # a model bug must cost one unit, not the worker
+        traceback.print_exc(file=sys.stderr)
+        sys.stderr.flush()
+        channel.send(_error(request_id, "model_error", f"{type(exc).__name__}: {exc}"))
+        return
+    channel.send_bytes(encoded)
+
+
 def serve(channel: Channel, model: Model) -> int:
+    opened: dict[int, Opened] = {}  # units sent frame by frame, by id, from OPEN to CLOSE
     while True:
         messages = channel.receive()
         if messages is None:
@@ -171,29 +282,32 @@ def serve(channel: Channel, model: Model) -> int:
         for message in messages:
             if message.type == MessageType.SHUTDOWN:
                 return 0
-            if message.type != MessageType.ANALYSE:
-                channel.send(
-                    Message(MessageType.ERROR, message.request_id,
-                            {"code": "internal", "message": f"unexpected message {message.type.name}"})
-                )
-                continue
-            try:
-                body = analyse(model, message.payload)
-                reply = Message(MessageType.RESULT, message.request_id, body)
-                encoded = codec.encode(reply)  # fails here, not mid-write, on non-JSON output
-            except (ModelOutputError, TypeError, ValueError) as exc:
-                kind = "malformed output" if isinstance(exc, (ModelOutputError, TypeError)) else "bad value"
-                print(f"model {kind}: {exc}", file=sys.stderr, flush=True)
-                channel.send(Message(MessageType.ERROR, message.request_id,
-                                     {"code": "model_error", "message": f"{kind}: {exc}"}))
-                continue
-            except Exception as exc:  # a model bug must cost one unit, not the worker
-                traceback.print_exc(file=sys.stderr)
-                sys.stderr.flush()
-                channel.send(Message(MessageType.ERROR, message.request_id,
-                                     {"code": "model_error", "message": f"{type(exc).__name__}: {exc}"}))
-                continue
-            channel.send_bytes(encoded)
+            rid, payload = message.request_id, message.payload
+            if message.type == MessageType.ANALYSE:
+                _answer(channel, rid, functools.partial(analyse, model, payload))
+            elif message.type == MessageType.OPEN:
+                if rid in opened:
+                    channel.send(_error(rid, "internal", f"OPEN of unit {rid}, which is open already"))
+                else:
+                    opened[rid] = open_unit(model, payload)
+            elif message.type == MessageType.FRAME:
+                unit = opened.get(rid)
+                if unit is None:
+                    channel.send(_error(rid, "internal", f"FRAME for unit {rid}, which is not open"))
+                else:
+                    channel.send(Message(MessageType.FRAME_DONE, rid, add_frame(unit, payload)))
+            elif message.type == MessageType.CLOSE:
+                unit = opened.pop(rid, None)
+                if unit is None:
+                    channel.send(_error(rid, "internal", f"CLOSE of unit {rid}, which is not open"))
+                elif not isinstance(payload, dict):
+                    channel.send(_error(rid, "internal", "bad CLOSE: not an object"))
+                elif unit.failure is not None:
+                    channel.send(_error(rid, *unit.failure))
+                else:
+                    _answer(channel, rid, functools.partial(close_unit, unit, bool(payload.get("closesWindow"))))
+            else:
+                channel.send(_error(rid, "internal", f"unexpected message {message.type.name}"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ CASES = json.loads((GOLDEN / "cases.json").read_text())
 
 def to_message(case):
     mtype = MessageType(case["type"])
-    if mtype == MessageType.ANALYSE:
+    if mtype in (MessageType.ANALYSE, MessageType.FRAME):
         payload = AnalyseRequest(case["meta"], [bytes.fromhex(h) for h in case["frames"]])
     elif mtype == MessageType.SHUTDOWN:
         payload = None
@@ -51,6 +51,22 @@ class GoldenTest(unittest.TestCase):
             codec.decode_body(3, 7, analyse[12:-1])
         with self.assertRaisesRegex(CodecError, "trailing"):
             codec.decode_body(3, 7, analyse[12:] + b"\0")
+
+    def test_a_frame_carries_exactly_one_image(self):
+        case = CASES["frame"]
+        for images in ([], [b"\xff\xd8\xff\xd9"] * 2):
+            with self.subTest(len(images)):
+                request = AnalyseRequest(case["meta"], images)
+                with self.assertRaisesRegex(CodecError, "exactly one frame"):
+                    codec.encode(Message(MessageType.FRAME, 11, request))
+                # The same bytes as an ANALYSE are well formed: only the count is wrong.
+                payload = codec.encode(Message(MessageType.ANALYSE, 11, request))[12:]
+                self.assertEqual(codec.decode_body(MessageType.ANALYSE, 11, payload).payload, request)
+                with self.assertRaisesRegex(CodecError, "exactly one frame"):
+                    codec.decode_body(MessageType.FRAME, 11, payload)
+
+    def test_protocol_version_is_the_golden_readys(self):
+        self.assertEqual(CASES["ready"]["body"]["protocol"], codec.PROTOCOL_VERSION)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import unittest
 import cv2
 
 from jipjung_model.default_model import ConcentrationModel, ramp
-from jipjung_model.interface import FORMAT_JPEG, Frame, Unit, UnitOutcome, validate_result
+from jipjung_model.interface import FORMAT_JPEG, Frame, Model, Unit, UnitOutcome, UnitResult, validate_result
 from tests.frames import canvas, photo, shared_model
 
 model = shared_model
@@ -248,6 +248,76 @@ class RealFaceTest(unittest.TestCase):
         f = one(canvas(self.FACE, brightness=0.35))
         self.assertEqual(f["qualityFlags"], [])
         self.assertEqual(f["state"], "focused")
+
+
+class StreamedUnitTest(unittest.TestCase):
+    """A unit analysed whole and the same unit added frame by frame to an
+    open unit give the same result."""
+
+    @staticmethod
+    def units() -> list[tuple[list[bytes], bool]]:
+        face = RealFaceTest.FACE
+        return [
+            ([canvas(face, seed=i) for i in range(5)], False),
+            ([canvas(face, seed=5 + i, dx=0.01 * i) for i in range(4)] + [b"junk"], False),
+            ([canvas("coffee", seed=i) for i in range(3)] + [canvas("astronaut", seed=3)], True),
+            ([canvas(face, angle=180.0, seed=i) for i in range(5)], False),
+            ([], True),
+        ]
+
+    def test_open_add_close_is_analyse(self):
+        m = model()
+        whole_context = streamed_context = None
+        seq = 0
+        for images, closes_window in self.units():
+            frames = [Frame(seq + i, 1.7e12 + 200.0 * (seq + i), FORMAT_JPEG, d) for i, d in enumerate(images)]
+            seq += len(images)
+            whole = m.analyse(Unit(frames, closes_window), json.loads(json.dumps(whole_context)))
+            opened = m.open(json.loads(json.dumps(streamed_context)), 5, 50, 5.0)
+            for frame in frames:
+                opened.add(frame)
+            streamed = opened.close(closes_window)
+            self.assertEqual(len(streamed.frames), len(frames))
+            self.assertEqual(streamed.frames, whole.frames)
+            self.assertEqual(streamed.batch, whole.batch)
+            self.assertEqual(streamed.window, whole.window)
+            self.assertEqual(streamed.context, whole.context)
+            self.assertEqual(whole.window is not None, closes_window)
+            whole_context, streamed_context = whole.context, streamed.context
+        self.assertIsNotNone(whole_context.get("temporal"))
+
+
+class CountingModel(Model):
+    """A model with only ``analyse``, whose result shows everything it was given."""
+
+    name = "counting"
+
+    def analyse(self, unit: Unit, context: dict | None) -> UnitResult:
+        n = (context or {}).get("n", 0) + len(unit.frames)
+        signals = {"seqs": [f.seq for f in unit.frames], "sizes": [len(f.data) for f in unit.frames],
+                   "batchFrames": unit.batch_frames, "windowFrames": unit.window_frames, "fps": unit.fps}
+        window = UnitOutcome(float(n), "focused", {"closes": True}) if unit.closes_window else None
+        return UnitResult([{"analysed": True, "seq": f.seq} for f in unit.frames],
+                          UnitOutcome(float(len(unit.frames)), "focused", signals), window, {"n": n})
+
+
+class BufferedUnitTest(unittest.TestCase):
+    def test_default_open_keeps_the_frames_for_analyse(self):
+        m = CountingModel()
+        frames = [Frame(10 + i, 1.7e12 + 200.0 * i, FORMAT_JPEG, b"x" * (i + 1)) for i in range(3)]
+        for closes_window in (False, True):
+            whole = m.analyse(Unit(frames, closes_window, 3, 30, 2.5), {"n": 4})
+            opened = m.open({"n": 4}, 3, 30, 2.5)
+            for frame in frames:
+                opened.add(frame)
+            streamed = opened.close(closes_window)
+            self.assertEqual(streamed, whole)
+            self.assertEqual(streamed.batch.signals["seqs"], [10, 11, 12])
+            self.assertEqual(streamed.context, {"n": 7})
+            self.assertEqual(streamed.window is not None, closes_window)
+        empty = m.open(None, 3, 30, 2.5).close(True)
+        self.assertEqual(empty.frames, [])
+        self.assertEqual(empty.window, UnitOutcome(0.0, "focused", {"closes": True}))
 
 
 class GeometryTest(unittest.TestCase):

@@ -82,7 +82,7 @@ export const configSchema = z.object({
   FRAME_BUDGET_BYTES: int(1024 * 1024, 64 * 1024 ** 3)
     .default(Math.min(1024 ** 3, Math.max(64 * 1024 ** 2, Math.round(os.totalmem() * 0.02))))
     .describe('Bytes of frames all sessions together may hold (default: 2% of memory, 64 MiB to 1 GiB).'),
-  MAX_UNIT_AGE_MS: int(100, 600_000).default(3000).describe('A unit that waited this long for a worker is shed: a fresh result is worth more than a stale one.'),
+  MAX_UNIT_AGE_MS: int(100, 600_000).default(3000).describe('A frame that waited this long for a worker is shed: a fresh result is worth more than a stale one.'),
   LATENCY_TARGET_MS: int(50, 60_000).default(1000).describe('Queue wait above which the instance counts as overloaded and throttles clients; a queue that keeps growing past half of it already steps them back to what the workers analyse.'),
   ALIGN_UNITS: z
     .enum(['true', 'false'])

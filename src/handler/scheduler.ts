@@ -1,17 +1,17 @@
-import type { AnalyseMeta } from '../ipc/codec.js';
-import type { ResultBody } from '../ipc/messages.js';
+import type { FrameMeta, OpenMeta } from '../ipc/codec.js';
+import type { FrameDoneBody, ResultBody } from '../ipc/messages.js';
 import { WorkerRequestError } from '../ipc/worker.js';
 import type { Logger } from '../utils/logger.js';
 import { nowMs } from '../utils/timing.js';
 import type { FrameBudget, Holder } from './frame-budget.js';
-import type { Unit } from './unit-builder.js';
+import type { FrameEntry, Unit } from './unit-builder.js';
 
 export interface UnitTiming {
-  /** From the unit being cut to its (last) sending to a worker. */
+  /** How long the unit's last frame waited for a worker (a unit without frames: from its cut to its close). */
   queueMs: number;
-  /** From that sending to the answer, model time included. */
+  /** From the unit's close going to the worker to its result: the last frame's work and the assembly. */
   ipcMs: number;
-  /** Model time, measured inside the worker. */
+  /** Model time of the whole unit, measured inside the worker. */
   modelMs: number;
 }
 
@@ -27,20 +27,28 @@ export type UnitAnswer =
  */
 export interface UnitOwner extends Holder {
   readonly id: string;
-  /** The request for `unit`, made as it leaves for a worker: it carries the context the previous unit returned. */
-  request(unit: Unit): AnalyseMeta;
-  /** `n` frames of the still queued `unit` were shed: the unit goes on without them. */
+  /** What opens `unit` at a worker, made as its first frame leaves: it carries the context the previous unit returned. */
+  open(unit: Unit): OpenMeta;
+  /** `n` frames of `unit` were shed before reaching a worker: the unit goes on without them. */
   shed(unit: Unit, n: number): void;
   /** `unit` is answered; called once per unit, in the order the session's units were queued. */
   answered(unit: Unit, answer: UnitAnswer): void;
 }
 
+/** A unit open at a worker (`ipc/worker.ts`). */
+export interface SchedulerStream {
+  frame(meta: FrameMeta, image: Buffer): Promise<FrameDoneBody>;
+  close(closesWindow: boolean): Promise<ResultBody>;
+}
+
 /** A worker process as the scheduler uses it (`ipc/worker.ts`). */
 export interface SchedulerWorker {
   readonly ready: boolean;
-  /** Smoothed model time per unit, ms; Infinity before the first answer. */
-  readonly modelMsAvg: number;
-  run(meta: AnalyseMeta, frames: Buffer[]): Promise<ResultBody>;
+  /** Smoothed model time per frame, ms; Infinity before the first frame. */
+  readonly frameMsAvg: number;
+  /** Smoothed model time of a unit's close (its assembly, or all its work for a model that buffers frames), ms; Infinity before the first. */
+  readonly closeMsAvg: number;
+  open(meta: OpenMeta): SchedulerStream;
 }
 
 /** The worker processes (`ipc/worker-pool.ts`); `worker_ready` whenever one (re)starts. */
@@ -54,79 +62,105 @@ export interface SchedulerLimits {
   sessionQueueUnits: number;
   /** Bytes of frames a session may have waiting before its oldest unit is shed. */
   sessionQueueBytes: number;
-  /** A unit that waited longer than this for a worker loses its frames. */
+  /** A frame that waited longer than this for a worker is shed. */
   maxUnitAgeMs: number;
+  /** The sessions' nominal frame period (1000 / FPS): a session's frames are served at most this often while others wait. */
+  framePeriodMs: number;
 }
 
 /**
- * Units a worker is sent ahead of its answer: the next ones wait in its
- * channel, so a fast model never idles on a round trip to the server
- * (several ms while the event loop is busy receiving frames). The faster
- * the model, the more of a unit's time the round trip is, hence the more
- * units ahead: 4 under 1 ms a unit (a trivial model), 2 under 5 ms, else 1.
- * A slow model gets one at a time, since another worker may free first
- * (docs/performance.md).
+ * Frames and closes a worker is sent ahead of their work: the next one
+ * waits in its channel, so the model never idles on a round trip to the
+ * server (a few ms while the event loop is busy receiving frames). Each one
+ * ahead adds up to its work to the wait of a frame that arrives meanwhile,
+ * so, by the longer of a frame's and a close's time: 4 under 1 ms (a
+ * trivial model), 2 under 20 ms, else 1.
  */
-export const lookAhead = (modelMsAvg: number): number => (modelMsAvg < 1 ? 4 : modelMsAvg < 5 ? 2 : 1);
+export const lookAhead = (workMs: number): number => (workMs < 1 ? 4 : workMs < 20 ? 2 : 1);
 
 /** Attempts a unit gets when its worker dies under it: the unit may not be at fault. */
 const ATTEMPTS_AFTER_CRASH = 2;
 
+/** One attempt of a unit at a worker. */
+interface Attempt {
+  worker: SchedulerWorker;
+  stream: SchedulerStream;
+  /** Frames of `unit.frames` sent on this attempt (the first ones). */
+  sent: number;
+  closeSentAt: number | null;
+  /** When the last frame sent left, and how long it had waited. */
+  lastSentAt: number;
+  lastWaitMs: number;
+  /** The session's tag before this attempt: a retry is tagged as if the failed attempt never was. */
+  tagBefore: number;
+}
+
 interface Entry {
   unit: Unit;
   attempts: number;
+  /** The attempt under way, if the unit is open at a worker. */
+  at: Attempt | null;
+  /** Why the unit failed for good; it is answered so once complete. */
+  failure: { error: unknown } | null;
 }
 
 interface Queue {
   owner: UnitOwner;
-  /** Units waiting for a worker, oldest first (a retried one first of all). */
+  /** The session's units, oldest first; only the first may be at a worker. */
   entries: Entry[];
-  /** Image bytes of the waiting units. */
-  bytes: number;
-  /** The unit at a worker: the next one needs its context. */
-  atWorker: Entry | null;
-  /** Waiting in the ring for a worker. */
-  ringed: boolean;
+  /** Fair-queueing tag of the session's last frame sent. */
+  lastTag: number;
   /** The session went away; its unit at a worker, if any, still gets answered. */
   closed: boolean;
 }
 
-const unitBytes = (unit: Unit) => unit.frames.reduce((n, f) => n + f.image.length, 0);
-const imagesOf = (unit: Unit) => unit.frames.map((f) => f.image);
+const unsent = (e: Entry): FrameEntry[] => e.unit.frames.slice(e.at?.sent ?? 0);
+const bytesOf = (frames: readonly FrameEntry[]) => frames.reduce((n, f) => n + f.image.length, 0);
+const imagesOf = (frames: readonly FrameEntry[]) => frames.map((f) => f.image);
 const retriable = (err: unknown) => err instanceof WorkerRequestError && err.failure === 'crash';
+const frameMeta = (f: FrameEntry): FrameMeta => ({ seq: f.seq, captureTs: f.captureTs, format: f.format, width: f.width, height: f.height });
 
 /**
- * The one way from the sessions' queues to the workers, and the place of
- * every scheduling decision: which session goes next, which worker it goes
- * to, how many units a worker holds, what is shed and what is retried.
+ * The one way from the sessions' frames to the workers, and the place of
+ * every scheduling decision: which frame goes next, to which worker, how
+ * many frames a worker holds, what is shed and what is retried.
  *
- * - A session has at most one unit at a worker, because each unit needs the
- *   model context the previous one returned; its answers come back in the
- *   order its units were queued.
- * - Sessions with a unit ready wait in a ring and are served round-robin, so
- *   a busy session cannot starve a quiet one: one that gets a unit answered
- *   rejoins at the back.
- * - A ready worker with the fewest units takes the next one, up to
- *   `lookAhead` of its model time.
- * - A unit whose worker died is retried once, first in its session's queue
- *   and its session first in the ring; a second crash, a timeout or a model
- *   error answers it as failed.
- * - When the workers fall behind, load is shed where it hurts least: a unit
- *   that waited longer than `maxUnitAgeMs`, a session's oldest unit past its
- *   queue limits, and, when the global frame budget is full, the oldest unit
- *   of the session holding the most bytes above its fair share. A shed unit
- *   gives up its frames but still travels, empty, when it closes a window
- *   (so the window closes); one that closes none is answered without a
- *   worker, so it never takes a turn from a unit with frames.
+ * - Frames go to a worker as they arrive, and the worker does each frame's
+ *   work then; a unit is opened at a worker with its first frame and
+ *   closed once it is cut and all its frames are sent, so its result
+ *   follows its last frame by one frame's work.
+ * - A unit's frames all go to the worker it was opened at (the worker holds
+ *   the unit's state), and a session has one unit at a worker at a time:
+ *   each unit starts from the context the previous one returned. Answers
+ *   come back in the order the session's units were queued.
+ * - A free worker takes the frame with the earliest fair-queueing tag over
+ *   all sessions: a frame's arrival time, but never less than one frame
+ *   period after the tag of its session's previous frame. Frames are served
+ *   oldest first, and a session that sends a burst (a whole unit at once,
+ *   a backlog after a reconnect) is served at its nominal rate while others
+ *   wait, so it cannot crowd them out. A ready worker with the fewest frames
+ *   takes a unit's first frame, up to `lookAhead` of its frame time.
+ * - A unit whose worker died is sent again from its first frame, once, to
+ *   the next free worker; a second crash, a timeout or a model error answers
+ *   it as failed once it is complete.
+ * - When the workers fall behind, load is shed where it hurts least: a frame
+ *   that waited longer than `maxUnitAgeMs`, a session's oldest waiting unit
+ *   past its queue limits, and, when the global frame budget is full, the
+ *   oldest waiting unit of the session holding the most bytes above its fair
+ *   share. A unit that lost all its frames still travels, empty, when it
+ *   closes a window (so the window closes); one that closes none is answered
+ *   without a worker, so it never takes a turn from a frame.
  */
 export class Scheduler {
   private readonly queues = new Map<UnitOwner, Queue>();
-  private readonly ring: Queue[] = [];
-  /** Units each worker holds now (sent, not answered): the look-ahead in use. */
-  private readonly assigned = new Map<SchedulerWorker, number>();
+  /** The last tag of sessions with nothing queued: their place in the fair order when they queue again. */
+  private readonly idleTags = new WeakMap<UnitOwner, number>();
+  /** Frames and closes each worker holds now (sent, their work not done): the look-ahead in use. */
+  private readonly inFlight = new Map<SchedulerWorker, number>();
   private readonly now: () => number;
   private readonly logger: Logger | null;
   private closed = false;
+  private pumping = false;
   /** Frames shed since start, for the load monitor. */
   shedTotal = 0;
   /** Frames workers analysed since start, for the load monitor. */
@@ -136,7 +170,7 @@ export class Scheduler {
     private readonly workers: WorkerSet,
     private readonly budget: Pick<FrameBudget, 'limitBytes' | 'hasRoom' | 'free'>,
     private readonly limits: SchedulerLimits,
-    /** `now` must be the clock units are stamped with (`Unit.createdAt`). */
+    /** `now` must be the clock frames and units are stamped with (`receivedAt`, `createdAt`). */
     options: { now?: () => number; logger?: Logger } = {},
   ) {
     this.now = options.now ?? nowMs;
@@ -144,54 +178,70 @@ export class Scheduler {
     workers.on('worker_ready', () => this.pump());
   }
 
-  /** Queue `unit` of `owner` for a worker; its frames are now the scheduler's to free. */
+  /**
+   * Queue `unit` of `owner`, open (frames still to come) or complete; its
+   * frames, present and to come, are now the scheduler's to free. Call
+   * `update` when frames are added to an open unit or it is cut.
+   */
   enqueue(owner: UnitOwner, unit: Unit): void {
     let q = this.queues.get(owner);
     if (!q) {
-      q = { owner, entries: [], bytes: 0, atWorker: null, ringed: false, closed: false };
+      q = { owner, entries: [], lastTag: this.idleTags.get(owner) ?? -Infinity, closed: false };
       this.queues.set(owner, q);
     }
-    q.entries.push({ unit, attempts: 0 });
-    q.bytes += unitBytes(unit);
-    // A shed unit stays in the queue, empty, for its place in the result cadence: only units with frames count.
-    while ((this.withFrames(q) > this.limits.sessionQueueUnits || q.bytes > this.limits.sessionQueueBytes) && this.shedOldest(q));
-    if (!q.atWorker) this.join(q);
+    q.entries.push({ unit, attempts: 0, at: null, failure: null });
+    this.update(owner);
+  }
+
+  /** `owner`'s units got frames or were cut: hold its queue to its limits and send what can go. */
+  update(owner: UnitOwner): void {
+    const q = this.queues.get(owner);
+    if (q) {
+      // An empty unit stays in the queue for its place in the result cadence, and the open one is still
+      // being filled: only complete units with frames count.
+      const over = () => this.waiting(q).filter((e) => e.unit.complete && e.unit.frames.length > 0).length > this.limits.sessionQueueUnits;
+      while ((over() || this.waitingBytes(q) > this.limits.sessionQueueBytes) && this.shedOldest(q));
+    }
     this.pump();
   }
 
   /** Nothing of `owner` waits or is at a worker. */
   idle(owner: UnitOwner): boolean {
     const q = this.queues.get(owner);
-    return !q || (q.entries.length === 0 && q.atWorker === null);
+    return !q || q.entries.length === 0;
   }
 
   /**
-   * Forget a session that went away: its waiting units are dropped and
-   * their frames freed; returns how many frames that was. A unit already
-   * at a worker is still answered.
+   * Forget a session that went away: the frames it has waiting are dropped
+   * and freed; returns how many frames that was. A unit open at a worker is
+   * closed with the frames it was sent, and still answered.
    */
   remove(owner: UnitOwner): number {
     const q = this.queues.get(owner);
     if (!q) return 0;
     this.queues.delete(owner);
     q.closed = true;
-    if (q.ringed) {
-      this.ring.splice(this.ring.indexOf(q), 1);
-      q.ringed = false;
-    }
     let frames = 0;
-    for (const { unit } of q.entries.splice(0)) {
-      frames += unit.frames.length;
-      this.budget.free(owner, imagesOf(unit));
+    const head = q.entries[0];
+    const keep = head?.at ? head : null;
+    for (const e of q.entries) {
+      const drop = e === keep ? e.unit.frames.splice(e.at!.sent) : e.unit.frames.splice(0);
+      frames += drop.length;
+      this.budget.free(owner, imagesOf(drop));
     }
-    q.bytes = 0;
+    q.entries = keep ? [keep] : [];
+    if (keep) {
+      // The session is gone: whatever the unit was still waiting for will not come.
+      keep.unit.complete = true;
+      this.advance(q);
+    }
     return frames;
   }
 
   /**
    * Make room in the frame budget for a frame of `bytes` that `requester`
    * wants to add. Each session is entitled to an equal share of the
-   * budget: while the requester stays within its share, the oldest queued
+   * budget: while the requester stays within its share, the oldest waiting
    * unit of the session furthest above its share is shed; otherwise the new
    * frame is the one to shed (false). So whoever sends first cannot crowd
    * the others out.
@@ -201,161 +251,269 @@ export class Scheduler {
     if (requester.heldBytes + bytes > share) return false;
     while (!this.budget.hasRoom(bytes)) {
       let victim: Queue | null = null;
-      for (const q of this.queues.values()) if (q.bytes > 0 && (!victim || q.owner.heldBytes > victim.owner.heldBytes)) victim = q;
+      for (const q of this.queues.values()) if (this.waitingBytes(q) > 0 && (!victim || q.owner.heldBytes > victim.owner.heldBytes)) victim = q;
       if (!victim || victim.owner.heldBytes <= share || !this.shedOldest(victim)) return false;
     }
     return true;
   }
 
-  /** Units waiting for a worker, over all sessions. */
+  /** Units with frames waiting for a worker, over all sessions. */
   queuedUnits(): number {
     let n = 0;
-    for (const q of this.queues.values()) n += q.entries.length;
+    for (const q of this.queues.values()) for (const e of q.entries) if (!e.failure && unsent(e).length > 0) n++;
     return n;
   }
 
-  /** How long the oldest waiting unit has waited, in ms. */
+  /** How long the oldest frame waiting for a worker has waited, in ms. */
   oldestWaitMs(now = this.now()): number {
     let oldest = now;
-    for (const q of this.queues.values()) if (q.entries.length > 0) oldest = Math.min(oldest, q.entries[0].unit.createdAt);
+    for (const q of this.queues.values()) for (const e of this.waitingFrames(q)) oldest = Math.min(oldest, e.receivedAt);
     return now - oldest;
   }
 
-  /** Units `worker` holds now (sent to it and not answered). */
-  unitsAt(worker: SchedulerWorker): number {
-    return this.assigned.get(worker) ?? 0;
+  /** Frames and closes `worker` holds now (sent to it, their work not done). */
+  heldAt(worker: SchedulerWorker): number {
+    return this.inFlight.get(worker) ?? 0;
   }
 
-  /** No more units go out and none is retried (shutdown); answers of units at workers are still delivered. */
+  /** No more frames go out and no unit is retried (shutdown); answers of units at workers are still delivered. */
   close(): void {
     this.closed = true;
   }
 
-  private withFrames(q: Queue): number {
-    let n = 0;
-    for (const e of q.entries) if (e.unit.frames.length > 0) n++;
-    return n;
+  /** Entries not at a worker. */
+  private waiting(q: Queue): Entry[] {
+    return q.entries.filter((e) => !e.at && !e.failure);
   }
 
-  private join(q: Queue, first = false): void {
-    if (q.ringed || q.closed || q.entries.length === 0) return;
-    q.ringed = true;
-    if (first) this.ring.unshift(q);
-    else this.ring.push(q);
+  /** Frames of `q` that will still go to a worker. */
+  private waitingFrames(q: Queue): FrameEntry[] {
+    return q.entries.flatMap((e) => (e.failure ? [] : unsent(e)));
+  }
+
+  private waitingBytes(q: Queue): number {
+    return bytesOf(this.waitingFrames(q));
   }
 
   private forgetIfDone(q: Queue): void {
-    if (q.entries.length === 0 && q.atWorker === null && this.queues.get(q.owner) === q) this.queues.delete(q.owner);
+    if (q.entries.length === 0 && this.queues.get(q.owner) === q) {
+      this.queues.delete(q.owner);
+      this.idleTags.set(q.owner, q.lastTag);
+    }
   }
 
-  private shed(q: Queue, unit: Unit): void {
-    const n = unit.frames.length;
-    q.bytes -= unitBytes(unit);
-    this.budget.free(q.owner, imagesOf(unit));
-    unit.counts.shed += n;
-    unit.frames = [];
+  /** Shed the frames of `e` from index `from` on; they never reached a worker. */
+  private shed(q: Queue, e: Entry, from: number, count = e.unit.frames.length - from): void {
+    const dropped = e.unit.frames.splice(from, count);
+    const n = dropped.length;
+    if (n === 0) return;
+    this.budget.free(q.owner, imagesOf(dropped));
+    e.unit.counts.shed += n;
     this.shedTotal += n;
-    q.owner.shed(unit, n);
+    q.owner.shed(e.unit, n);
   }
 
   private shedOldest(q: Queue): boolean {
-    const oldest = q.entries.find((e) => e.unit.frames.length > 0);
+    const oldest = this.waiting(q).find((e) => e.unit.frames.length > 0);
     if (!oldest) return false;
-    this.shed(q, oldest.unit);
+    this.shed(q, oldest, 0);
     return true;
   }
 
-  /** The ready worker with the fewest units, if it may take one more. */
+  /** The ready worker with the fewest frames, if it may take one more. */
   private freeWorker(): SchedulerWorker | null {
     let best: SchedulerWorker | null = null;
-    let bestUnits = Infinity;
+    let bestFrames = Infinity;
     for (const w of this.workers.workers()) {
-      if (!w.ready) continue;
-      const units = this.unitsAt(w);
-      if (units < lookAhead(w.modelMsAvg) && units < bestUnits) {
+      const frames = this.heldAt(w);
+      if (this.hasRoom(w) && frames < bestFrames) {
         best = w;
-        bestUnits = units;
+        bestFrames = frames;
       }
     }
     return best;
   }
 
-  private pump(): void {
-    while (!this.closed && this.ring.length > 0) {
-      const worker = this.freeWorker();
-      if (!worker) return;
-      const q = this.ring.shift()!;
-      q.ringed = false;
-      const entry = this.next(q);
-      if (entry) this.dispatch(q, entry, worker);
-    }
+  private hasRoom(w: SchedulerWorker): boolean {
+    return w.ready && this.heldAt(w) < lookAhead(Math.max(w.frameMsAvg, w.closeMsAvg));
   }
 
-  /** The session's next unit for a worker; stale frames are shed and units needing no worker answered on the way. */
-  private next(q: Queue): Entry | null {
+  /**
+   * Whether item `a` goes before `b`. Tags within the same frame period
+   * count as equal, and then the lower rank goes first: a close, then the
+   * frame of the session whose last frame sent is oldest. Of frames that
+   * arrive together (a class whose clients capture in step), one whose
+   * session's frames were shed goes before one whose session was just
+   * served; by arrival alone, the sessions whose messages happen to be read
+   * last would be the last served, and the first to go stale, every time.
+   */
+  private before(a: { tag: number; rank: number }, b: { tag: number; rank: number }): boolean {
+    const period = this.limits.framePeriodMs;
+    const slotA = Math.floor(a.tag / period);
+    const slotB = Math.floor(b.tag / period);
+    return slotA !== slotB ? slotA < slotB : a.rank < b.rank;
+  }
+
+  private tag(q: Queue, f: FrameEntry): number {
+    return Math.max(f.receivedAt, q.lastTag + this.limits.framePeriodMs);
+  }
+
+  /**
+   * Settle what a queue's first unit allows without a worker's turn: stale
+   * frames shed, a unit that needs no worker answered, a failed one
+   * answered once complete, a complete one closed at its worker.
+   */
+  private advance(q: Queue): void {
     const now = this.now();
-    while (!q.closed && q.entries.length > 0) {
-      const entry = q.entries.shift()!;
-      const unit = entry.unit;
-      if (unit.frames.length > 0 && now - unit.createdAt > this.limits.maxUnitAgeMs) this.shed(q, unit);
-      q.bytes -= unitBytes(unit);
-      if (unit.frames.length > 0 || unit.closesWindow) return entry;
-      this.answer(q, entry, { kind: 'skipped' });
+    for (let e = q.entries[0]; e; e = q.entries[0]) {
+      const sent = e.at?.sent ?? 0;
+      let stale = 0;
+      while (sent + stale < e.unit.frames.length && now - e.unit.frames[sent + stale].receivedAt > this.limits.maxUnitAgeMs) stale++;
+      if (stale > 0) this.shed(q, e, sent, stale);
+      if (!e.unit.complete) return;
+      if (e.failure) {
+        this.finish(q, e, { kind: 'failed', error: e.failure.error });
+      } else if (e.at) {
+        // A session that went away is no longer scheduled: its unit is closed at once.
+        if (q.closed && e.at.closeSentAt === null && e.at.sent === e.unit.frames.length) this.sendClose(q, e, e.at);
+        return;
+      } else if (e.unit.frames.length === 0 && !e.unit.closesWindow) {
+        this.finish(q, e, { kind: 'skipped' });
+      } else return;
     }
-    this.forgetIfDone(q);
-    return null;
   }
 
-  private dispatch(q: Queue, entry: Entry, worker: SchedulerWorker): void {
-    q.atWorker = entry;
-    entry.attempts++;
-    this.assigned.set(worker, this.unitsAt(worker) + 1);
-    const { unit } = entry;
-    const images = imagesOf(unit);
-    const sentAt = this.now();
-    let run: Promise<ResultBody>;
+  private pump(): void {
+    // Answers settled synchronously inside a dispatch come back here: the loop below picks them up.
+    if (this.pumping) return;
+    this.pumping = true;
     try {
-      run = worker.run(q.owner.request(unit), images);
-    } catch (err) {
-      run = Promise.reject(err);
+      while (!this.closed && this.dispatchOne());
+    } finally {
+      this.pumping = false;
     }
-    run
+  }
+
+  /** Send the frame (or open the empty unit) due first; false when nothing can go now. */
+  private dispatchOne(): boolean {
+    const free = this.freeWorker();
+    let best: { q: Queue; e: Entry; tag: number; rank: number; worker: SchedulerWorker } | null = null;
+    for (const q of [...this.queues.values()]) {
+      this.advance(q);
+      const e = q.entries[0];
+      if (!e || e.failure) continue;
+      let candidate: { tag: number; rank: number; worker: SchedulerWorker } | null = null;
+      if (e.at) {
+        if (!this.hasRoom(e.at.worker)) continue;
+        if (e.at.sent < e.unit.frames.length) candidate = { tag: this.tag(q, e.unit.frames[e.at.sent]), rank: q.lastTag, worker: e.at.worker };
+        // A close is due as soon as the unit is cut and its frames are sent: its tag is its last frame's, and
+        // it goes before the frames of that period, since a result waits on it.
+        else if (e.unit.complete && e.at.closeSentAt === null) candidate = { tag: q.lastTag, rank: -Infinity, worker: e.at.worker };
+      } else if (free) {
+        if (e.unit.frames.length > 0) candidate = { tag: this.tag(q, e.unit.frames[0]), rank: q.lastTag, worker: free };
+        else if (e.unit.complete) candidate = { tag: e.unit.createdAt, rank: -Infinity, worker: free };
+      }
+      if (candidate && (!best || this.before(candidate, best))) best = { q, e, ...candidate };
+    }
+    if (!best) return false;
+    const { q, e, worker, tag } = best;
+    if (!e.at) this.openAt(q, e, worker);
+    const at = e.at!;
+    if (at.sent < e.unit.frames.length) this.sendFrame(q, e, at, tag);
+    else if (e.unit.complete) this.sendClose(q, e, at);
+    return true;
+  }
+
+  private openAt(q: Queue, e: Entry, worker: SchedulerWorker): void {
+    e.attempts++;
+    let stream: SchedulerStream;
+    try {
+      stream = worker.open(q.owner.open(e.unit));
+    } catch (err) {
+      const failed = Promise.reject(err);
+      stream = { frame: () => failed, close: () => failed };
+    }
+    e.at = { worker, stream, sent: 0, closeSentAt: null, lastSentAt: this.now(), lastWaitMs: 0, tagBefore: q.lastTag };
+  }
+
+  private sendFrame(q: Queue, e: Entry, at: Attempt, tag: number): void {
+    const f = e.unit.frames[at.sent++];
+    const now = this.now();
+    q.lastTag = tag;
+    at.lastSentAt = now;
+    at.lastWaitMs = now - f.receivedAt;
+    const done = this.hold(at.worker);
+    at.stream
+      .frame(frameMeta(f), f.image)
+      .then(
+        () => {
+          done();
+          this.pump();
+        },
+        (err: unknown) => {
+          done();
+          this.attemptFailed(q, e, at, err);
+        },
+      )
+      .catch((err: unknown) => this.logger?.error({ event: 'error', sessionId: q.owner.id, err }, 'settling a frame failed'));
+  }
+
+  /** Count one more frame or close at `worker`; the function returned counts it done. */
+  private hold(worker: SchedulerWorker): () => void {
+    this.inFlight.set(worker, this.heldAt(worker) + 1);
+    return () => {
+      const held = this.heldAt(worker) - 1;
+      if (held > 0) this.inFlight.set(worker, held);
+      else this.inFlight.delete(worker);
+    };
+  }
+
+  private sendClose(q: Queue, e: Entry, at: Attempt): void {
+    const closeSentAt = this.now();
+    at.closeSentAt = closeSentAt;
+    const done = this.hold(at.worker);
+    at.stream
+      .close(e.unit.closesWindow)
+      .finally(done)
       .then(
         (result) => {
-          const timing = { queueMs: sentAt - unit.createdAt, ipcMs: this.now() - sentAt, modelMs: result.modelMs };
-          this.settle(q, entry, worker, { kind: 'result', result, timing });
+          if (e.at !== at) return;
+          const timing = {
+            queueMs: e.unit.frames.length > 0 ? at.lastWaitMs : closeSentAt - e.unit.createdAt,
+            ipcMs: this.now() - closeSentAt,
+            modelMs: result.modelMs,
+          };
+          for (const f of result.frames) if (f.analysed) this.analysedTotal++;
+          this.finish(q, e, { kind: 'result', result, timing });
         },
-        (error: unknown) => this.settle(q, entry, worker, { kind: 'failed', error }),
+        (err: unknown) => this.attemptFailed(q, e, at, err),
       )
       .catch((err: unknown) => this.logger?.error({ event: 'error', sessionId: q.owner.id, err }, 'settling a unit failed'));
   }
 
-  private settle(q: Queue, entry: Entry, worker: SchedulerWorker, answer: UnitAnswer): void {
-    const held = this.unitsAt(worker) - 1;
-    if (held > 0) this.assigned.set(worker, held);
-    else this.assigned.delete(worker);
-    q.atWorker = null;
-    if (answer.kind === 'failed' && retriable(answer.error) && entry.attempts < ATTEMPTS_AFTER_CRASH && !this.closed && !q.closed) {
-      q.entries.unshift(entry);
-      q.bytes += unitBytes(entry.unit);
-      this.join(q, true);
-    } else {
-      if (answer.kind === 'result') for (const f of answer.result.frames) if (f.analysed) this.analysedTotal++;
-      this.answer(q, entry, answer);
-      // The worker has read these frames (or the unit is given up): nothing refers to them now.
-      this.budget.free(q.owner, imagesOf(entry.unit));
-      this.join(q);
-      this.forgetIfDone(q);
-    }
+  /** An attempt failed (a frame or the close); the first failure of an attempt decides. */
+  private attemptFailed(q: Queue, e: Entry, at: Attempt, error: unknown): void {
+    if (e.at !== at) return;
+    e.at = null;
+    if (retriable(error) && e.attempts < ATTEMPTS_AFTER_CRASH && !this.closed && !q.closed) q.lastTag = at.tagBefore;
+    else e.failure = { error };
+    this.advance(q);
     this.pump();
   }
 
-  private answer(q: Queue, entry: Entry, answer: UnitAnswer): void {
+  /** `e`, the first of its queue, is answered: it leaves the queue and its frames are freed. */
+  private finish(q: Queue, e: Entry, answer: UnitAnswer): void {
+    q.entries.shift();
+    e.at = null;
     // Whatever throws on the way to the session is a server bug: it costs this unit, never the process.
     try {
-      q.owner.answered(entry.unit, answer);
+      q.owner.answered(e.unit, answer);
     } catch (err) {
-      this.logger?.error({ event: 'error', sessionId: q.owner.id, seqFrom: entry.unit.seqFrom, err }, "a unit's result could not be delivered");
+      this.logger?.error({ event: 'error', sessionId: q.owner.id, seqFrom: e.unit.seqFrom, err }, "a unit's result could not be delivered");
     }
+    // The worker has read these frames (or the unit is given up): nothing refers to them now.
+    this.budget.free(q.owner, imagesOf(e.unit.frames));
+    this.forgetIfDone(q);
+    this.pump();
   }
 }

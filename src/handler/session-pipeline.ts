@@ -1,5 +1,5 @@
 import type { Config } from '../config/config.js';
-import type { AnalyseMeta } from '../ipc/codec.js';
+import type { OpenMeta } from '../ipc/codec.js';
 import type { OutcomeBody, ResultBody } from '../ipc/messages.js';
 import { WorkerRequestError } from '../ipc/worker.js';
 import { CLOSE_CODES } from '../protocol/close-codes.js';
@@ -173,6 +173,8 @@ export class SessionPipeline {
   private settledAt: { expectedSeq: number | null; builder: UnitBuilderState | null } = { expectedSeq: null, builder: null };
   private rejectionsLogged = 0;
   private closed = false;
+  /** The last unit handed to the scheduler: units are queued as they open, and cut later. */
+  private lastQueued: Unit | null = null;
   /** The session as the scheduler and the frame budget see it. */
   private readonly owner: UnitOwner;
 
@@ -191,7 +193,7 @@ export class SessionPipeline {
     this.owner = {
       id: sessionId,
       heldBytes: 0,
-      request: (unit) => this.request(unit),
+      open: (unit) => this.openMeta(unit),
       shed: (_unit, n) => this.drop('shed', n),
       answered: (unit, answer) => this.answered(unit, answer),
     };
@@ -290,7 +292,8 @@ export class SessionPipeline {
     const now = this.shared.now();
     this.forward(this.reorder.drain(), now);
     const unit = closeWindow ? this.units.flush(now) : this.units.cutPartial(now);
-    if (unit) this.shared.scheduler.enqueue(this.owner, unit);
+    if (unit) this.queue(unit);
+    this.shared.scheduler.update(this.owner);
     this.shared.waiting.delete(this);
   }
 
@@ -305,9 +308,11 @@ export class SessionPipeline {
     const { waiting, alignment, budget, scheduler } = this.shared;
     waiting.delete(this);
     alignment?.forget(this);
-    const held = [...this.reorder.heldItems(), ...this.units.heldFrames()];
+    const held = this.reorder.heldItems();
     budget.free(this.owner, held.map((f) => f.image));
     this.drop('session_closed', held.length);
+    // The open unit is cut as it stands, so what its worker already has is answered.
+    this.units.cutPartial(this.shared.now());
     this.drop('session_closed', scheduler.remove(this.owner));
   }
 
@@ -380,9 +385,19 @@ export class SessionPipeline {
       }
     }
     for (const unit of this.units.consume(events, now)) {
+      this.queue(unit);
       this.align(unit.frames.length, now);
-      this.shared.scheduler.enqueue(this.owner, unit);
     }
+    const open = this.units.open;
+    if (open) this.queue(open);
+    this.shared.scheduler.update(this.owner);
+  }
+
+  /** Hand `unit` to the scheduler, once: it is queued when it opens, and its frames go to a worker as they come. */
+  private queue(unit: Unit): void {
+    if (unit === this.lastQueued) return;
+    this.lastQueued = unit;
+    this.shared.scheduler.enqueue(this.owner, unit);
   }
 
   /** A unit was cut at `now`: ask the client to shift its capture when its units crowd another session's. */
@@ -447,17 +462,9 @@ export class SessionPipeline {
     }
   }
 
-  private request(unit: Unit): AnalyseMeta {
+  private openMeta(_unit: Unit): OpenMeta {
     const c = this.shared.config;
-    return {
-      session: this.sessionId,
-      closesWindow: unit.closesWindow,
-      batchFrames: c.BATCH_FRAMES,
-      windowFrames: c.WINDOW_FRAMES,
-      fps: c.FPS,
-      frames: unit.frames.map((f) => ({ seq: f.seq, captureTs: f.captureTs, format: f.format, width: f.width, height: f.height })),
-      context: this.context,
-    };
+    return { session: this.sessionId, batchFrames: c.BATCH_FRAMES, windowFrames: c.WINDOW_FRAMES, fps: c.FPS, context: this.context };
   }
 
   private answered(unit: Unit, answer: UnitAnswer): void {

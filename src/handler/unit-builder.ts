@@ -66,18 +66,25 @@ export interface Unit {
   windowSeqTo: number;
   /** Counts over the whole window, set when the unit closes it. */
   windowCounts: UnitCounts | null;
-  /** Monotonic ms at which the unit was cut. */
+  /** Monotonic ms at which the unit was opened, then at which it was cut. */
   createdAt: number;
   /** The builder's state right after this unit was cut. */
   after: UnitBuilderState;
+  /**
+   * False while the unit is open: its batch is not full yet, and frames are
+   * still added to `frames` as they come. Frames go to a worker as they
+   * come, so an open unit is already queued; the builder sets the fields
+   * above (but `frames`) for good when it cuts the unit.
+   */
+  complete: boolean;
 }
 
 export class UnitBuilder {
   private base: number | null = null;
-  private frames: FrameEntry[] = [];
-  private slots = 0;
-  private seqFrom = 0;
+  /** The batch being filled, from its first slot until it is cut. */
+  private openUnit: Unit | null = null;
   private seqTo = 0;
+  /** Events without a slot of their own while the batch is open. */
   private counts = zeroCounts();
   private windowOpen = false;
   private windowSeqFrom = 0;
@@ -88,9 +95,9 @@ export class UnitBuilder {
     private readonly windowFrames: number,
   ) {}
 
-  /** Frames held in the open batch. */
-  heldFrames(): readonly FrameEntry[] {
-    return this.frames;
+  /** The open unit, if a batch has begun: it grows as frames come and is returned by the call that cuts it. */
+  get open(): Unit | null {
+    return this.openUnit;
   }
 
   /** Count an event that has no slot of its own (duplicate, late, …) in the open batch. */
@@ -103,13 +110,15 @@ export class UnitBuilder {
     const units: Unit[] = [];
     for (const event of events) {
       if (event.kind === 'slot') {
-        if (event.slot.item) this.frames.push(event.slot.item);
+        const unit = this.advance(event.slot.seq, now);
+        if (event.slot.item) unit.frames.push(event.slot.item);
         else if (event.slot.refused !== 'accounted') this.counts[event.slot.refused ?? 'rejected']++;
-        this.advance(event.slot.seq, now, units);
+        this.cutIfFull(event.slot.seq, now, units);
       } else if (event.kind === 'lost') {
         for (let seq = event.seqFrom; seq <= event.seqTo; seq++) {
+          this.advance(seq, now);
           this.counts.lost++;
-          this.advance(seq, now, units);
+          this.cutIfFull(seq, now, units);
         }
       } else {
         const unit = this.flush(now);
@@ -129,17 +138,16 @@ export class UnitBuilder {
   }
 
   /**
-   * The unit of whatever the open batch holds, without closing the window
-   * (the session goes on elsewhere, in the same alignment); null when the
-   * batch is empty.
+   * The open unit, cut as it is, without closing the window (the session
+   * goes on elsewhere, in the same alignment); null when no batch is open.
    */
   cutPartial(now: number): Unit | null {
-    return this.slots > 0 ? this.cut(false, now) : null;
+    return this.openUnit ? this.cut(false, now) : null;
   }
 
   /**
-   * The unit of whatever the open batch holds, closing the open window;
-   * null when no window is open.
+   * The open unit, cut as it is, closing the open window (a unit of no
+   * slots when no batch is open); null when no window is open.
    */
   flush(now: number): Unit | null {
     if (!this.windowOpen) {
@@ -148,40 +156,68 @@ export class UnitBuilder {
     return this.cut(true, now);
   }
 
-  private advance(seq: number, now: number, units: Unit[]): void {
+  /** Give `seq` its slot in the open unit, opening one if needed. */
+  private advance(seq: number, now: number): Unit {
     if (this.base === null) this.base = seq;
     if (!this.windowOpen) {
       this.windowOpen = true;
       this.windowSeqFrom = seq;
     }
-    if (this.slots === 0) this.seqFrom = seq;
+    const unit = (this.openUnit ??= this.newUnit(seq, now));
+    unit.seqTo = seq;
+    unit.windowSeqTo = seq;
+    unit.slots++;
     this.seqTo = seq;
-    this.slots++;
-    const index = seq - this.base + 1;
+    return unit;
+  }
+
+  private cutIfFull(seq: number, now: number, units: Unit[]): void {
+    const index = seq - this.base! + 1;
     if (index % this.batchFrames === 0) units.push(this.cut(index % this.windowFrames === 0, now));
   }
 
+  private newUnit(seq: number, now: number): Unit {
+    return {
+      frames: [],
+      slots: 0,
+      seqFrom: seq,
+      seqTo: seq,
+      counts: zeroCounts(),
+      closesWindow: false,
+      windowSeqFrom: this.windowSeqFrom,
+      windowSeqTo: seq,
+      windowCounts: null,
+      createdAt: now,
+      after: this.state(),
+      complete: false,
+    };
+  }
+
+  private state(): UnitBuilderState {
+    return { base: this.base, windowOpen: this.windowOpen, windowSeqFrom: this.windowSeqFrom, windowCounts: { ...this.windowCounts } };
+  }
+
   private cut(closesWindow: boolean, now: number): Unit {
-    this.windowCounts = addCounts(this.windowCounts, this.counts);
-    const batch = { frames: this.frames, slots: this.slots, seqTo: this.seqTo, counts: this.counts };
-    const seqFrom = this.slots > 0 ? this.seqFrom : this.seqTo;
+    const unit = this.openUnit ?? this.newUnit(this.seqTo, now);
+    // What was shed while the unit was open is in its own counts already.
+    const counts = addCounts(this.counts, unit.counts);
+    this.windowCounts = addCounts(this.windowCounts, counts);
     const window = { seqFrom: this.windowSeqFrom, counts: this.windowCounts };
-    this.frames = [];
-    this.slots = 0;
+    this.openUnit = null;
     this.counts = zeroCounts();
     if (closesWindow) {
       this.windowOpen = false;
       this.windowCounts = zeroCounts();
     }
-    return {
-      ...batch,
-      seqFrom,
+    return Object.assign(unit, {
+      counts,
       closesWindow,
       windowSeqFrom: window.seqFrom,
-      windowSeqTo: batch.seqTo,
+      windowSeqTo: unit.seqTo,
       windowCounts: closesWindow ? window.counts : null,
       createdAt: now,
-      after: { base: this.base, windowOpen: this.windowOpen, windowSeqFrom: this.windowSeqFrom, windowCounts: { ...this.windowCounts } },
-    };
+      after: this.state(),
+      complete: true,
+    });
   }
 }

@@ -9,12 +9,13 @@
  *   5  u8   flags, 0
  *   6  u16  reserved, 0
  *   8  u32  request id, 0 when the message answers no request
- *   12 ...  payload: JSON, or for ANALYSE: u32 meta length, meta JSON,
- *           u16 frame count, then per frame u32 length + image bytes
+ *   12 ...  payload: JSON, or for ANALYSE and FRAME: u32 meta length,
+ *           meta JSON, u16 frame count, then per frame u32 length + image
+ *           bytes (a FRAME carries exactly one)
  */
 
 export const HEADER_BYTES = 12;
-export const IPC_PROTOCOL_VERSION = 1;
+export const IPC_PROTOCOL_VERSION = 2;
 /** A security limit: a length above it means a corrupt stream, not a message. */
 export const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 
@@ -25,6 +26,10 @@ export enum MessageType {
   Result = 4,
   Error = 5,
   Shutdown = 6,
+  Open = 7,
+  Frame = 8,
+  Close = 9,
+  FrameDone = 10,
 }
 
 export interface FrameMeta {
@@ -46,6 +51,15 @@ export interface AnalyseMeta {
   context: unknown;
 }
 
+/** What opens a unit that is sent frame by frame (OPEN). */
+export interface OpenMeta {
+  session: string;
+  batchFrames: number;
+  windowFrames: number;
+  fps: number;
+  context: unknown;
+}
+
 /**
  * Messages from a worker, as decoded: a JSON body of any shape. Nothing
  * reads a body before messages.ts has checked it.
@@ -54,10 +68,14 @@ export type WorkerMessage =
   | { type: MessageType.Ready; id: number; body: unknown }
   | { type: MessageType.InitFailed; id: number; body: unknown }
   | { type: MessageType.Result; id: number; body: unknown }
-  | { type: MessageType.Error; id: number; body: unknown };
+  | { type: MessageType.Error; id: number; body: unknown }
+  | { type: MessageType.FrameDone; id: number; body: unknown };
 
 export type ServerMessage =
   | { type: MessageType.Analyse; id: number; meta: AnalyseMeta; frames: Buffer[] }
+  | { type: MessageType.Open; id: number; body: OpenMeta }
+  | { type: MessageType.Frame; id: number; meta: FrameMeta; frames: [Buffer] }
+  | { type: MessageType.Close; id: number; body: { closesWindow: boolean } }
   | { type: MessageType.Shutdown; id: number };
 
 export type Message = WorkerMessage | ServerMessage;
@@ -82,9 +100,11 @@ function header(length: number, type: MessageType, id: number): Buffer {
  */
 export function encode(message: Message): Buffer[] {
   switch (message.type) {
-    case MessageType.Analyse: {
+    case MessageType.Analyse:
+    case MessageType.Frame: {
       const meta = Buffer.from(JSON.stringify(message.meta));
       if (message.frames.length > 0xffff) throw new CodecError('too many frames in one ANALYSE');
+      if (message.type === MessageType.Frame && message.frames.length !== 1) throw new CodecError('a FRAME carries exactly one frame');
       const pre = Buffer.allocUnsafe(4 + meta.length + 2);
       pre.writeUInt32BE(meta.length, 0);
       meta.copy(pre, 4);
@@ -121,16 +141,17 @@ function decodeJson(payload: Buffer, what: string): unknown {
   }
 }
 
-function decodeAnalyse(id: number, payload: Buffer): ServerMessage {
+/** The ANALYSE layout, shared by FRAME: meta JSON and the images. */
+function decodeImages(payload: Buffer, what: string): { meta: unknown; frames: Buffer[] } {
   let pos = 0;
   const need = (n: number) => {
-    if (pos + n > payload.length) throw new CodecError('ANALYSE payload is truncated');
+    if (pos + n > payload.length) throw new CodecError(`${what} payload is truncated`);
   };
   need(4);
   const metaLen = payload.readUInt32BE(pos);
   pos += 4;
   need(metaLen);
-  const meta = decodeJson(payload.subarray(pos, pos + metaLen), 'ANALYSE meta') as AnalyseMeta;
+  const meta = decodeJson(payload.subarray(pos, pos + metaLen), `${what} meta`);
   pos += metaLen;
   need(2);
   const count = payload.readUInt16BE(pos);
@@ -144,20 +165,32 @@ function decodeAnalyse(id: number, payload: Buffer): ServerMessage {
     frames.push(payload.subarray(pos, pos + len));
     pos += len;
   }
-  if (pos !== payload.length) throw new CodecError(`${payload.length - pos} trailing bytes after ANALYSE frames`);
-  return { type: MessageType.Analyse, id, meta, frames };
+  if (pos !== payload.length) throw new CodecError(`${payload.length - pos} trailing bytes after ${what} frames`);
+  return { meta, frames };
 }
 
 export function decodeBody(type: number, id: number, payload: Buffer): Message {
   switch (type) {
-    case MessageType.Analyse:
-      return decodeAnalyse(id, payload);
+    case MessageType.Analyse: {
+      const { meta, frames } = decodeImages(payload, 'ANALYSE');
+      return { type, id, meta: meta as AnalyseMeta, frames };
+    }
+    case MessageType.Frame: {
+      const { meta, frames } = decodeImages(payload, 'FRAME');
+      if (frames.length !== 1) throw new CodecError(`a FRAME carries exactly one frame, not ${frames.length}`);
+      return { type, id, meta: meta as FrameMeta, frames: [frames[0]] };
+    }
+    case MessageType.Open:
+      return { type, id, body: decodeJson(payload, 'OPEN') as OpenMeta };
+    case MessageType.Close:
+      return { type, id, body: decodeJson(payload, 'CLOSE') as { closesWindow: boolean } };
     case MessageType.Shutdown:
       return { type, id };
     case MessageType.Ready:
     case MessageType.InitFailed:
     case MessageType.Result:
     case MessageType.Error:
+    case MessageType.FrameDone:
       return { type, id, body: decodeJson(payload, MessageType[type].toUpperCase()) } as WorkerMessage;
     default:
       throw new CodecError(`unknown message type ${type}`);

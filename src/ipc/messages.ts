@@ -51,11 +51,14 @@ const initFailedSchema = z.object({ message: z.string(), model: z.string().optio
 
 const errorSchema = z.object({ code: z.string(), message: z.string() });
 
+const frameDoneSchema = z.object({ seq: z.number().int().min(0), modelMs: z.number().min(0) });
+
 export type OutcomeBody = z.infer<typeof outcomeSchema>;
 export type ResultBody = z.infer<typeof resultSchema>;
 export type ReadyBody = z.infer<typeof readySchema>;
 export type InitFailedBody = z.infer<typeof initFailedSchema>;
 export type ErrorBody = z.infer<typeof errorSchema>;
+export type FrameDoneBody = z.infer<typeof frameDoneSchema>;
 
 /** What the request a RESULT answers asked for. */
 export interface ResultRequest {
@@ -87,3 +90,10 @@ export function parseResult(body: unknown, request: ResultRequest): ResultBody {
 export const parseReady = (body: unknown): ReadyBody => parse(readySchema, body, 'READY');
 export const parseInitFailed = (body: unknown): InitFailedBody => parse(initFailedSchema, body, 'INIT_FAILED');
 export const parseError = (body: unknown): ErrorBody => parse(errorSchema, body, 'ERROR');
+
+/** A FRAME_DONE must name the seq of the frame it acknowledges: a worker acknowledges a unit's frames in order. */
+export function parseFrameDone(body: unknown, seq: number): FrameDoneBody {
+  const done = parse(frameDoneSchema, body, 'FRAME_DONE');
+  if (done.seq !== seq) throw new ReplyError(`FRAME_DONE.seq: not the seq of the frame awaiting it`);
+  return done;
+}

@@ -2,14 +2,27 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../utils/logger.js';
-import { CodecError, Decoder, encode, IPC_PROTOCOL_VERSION, MessageType, type AnalyseMeta, type Message } from './codec.js';
+import {
+  CodecError,
+  Decoder,
+  encode,
+  IPC_PROTOCOL_VERSION,
+  MessageType,
+  type AnalyseMeta,
+  type FrameMeta,
+  type Message,
+  type OpenMeta,
+  type ServerMessage,
+} from './codec.js';
 import {
   MAX_WORKER_MESSAGE_BYTES,
   parseError,
+  parseFrameDone,
   parseInitFailed,
   parseReady,
   parseResult,
   ReplyError,
+  type FrameDoneBody,
   type ResultBody,
   type ResultRequest,
 } from './messages.js';
@@ -43,8 +56,30 @@ interface Pending {
   resolve: (r: ResultBody) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
-  request: ResultRequest;
+  request: ResultRequest & { streamed: boolean };
 }
+
+interface PendingFrame {
+  seq: number;
+  resolve: (r: FrameDoneBody) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * A unit at a worker, sent frame by frame: the worker does each frame's
+ * work as it arrives and assembles the result when the unit is closed.
+ */
+export interface UnitStream {
+  /** Send one frame; resolves once the worker has done its work. Rejects with WorkerRequestError. */
+  frame(meta: FrameMeta, image: Buffer): Promise<FrameDoneBody>;
+  /** No more frames: resolves with the unit's result. Rejects with WorkerRequestError. */
+  close(closesWindow: boolean): Promise<ResultBody>;
+}
+
+const smooth = (avg: number, ms: number) => (avg === Infinity ? ms : 0.9 * avg + 0.1 * ms);
+
+const notRunning = () => new WorkerRequestError('crash', 'worker is not running');
 
 /** A line of worker output longer than this is cut: a worker printing without newlines must not grow the server's memory. */
 const MAX_OUTPUT_LINE_CHARS = 16 * 1024;
@@ -93,6 +128,8 @@ export class Worker extends EventEmitter {
   private input: Writable | null = null;
   private decoder = new Decoder(MAX_WORKER_MESSAGE_BYTES);
   private pending = new Map<number, Pending>();
+  /** Frames sent and not acknowledged, per open unit, oldest first. */
+  private pendingFrames = new Map<number, PendingFrame[]>();
   private nextId = 1;
   private exited = false;
   private log: Logger;
@@ -117,16 +154,24 @@ export class Worker extends EventEmitter {
     return this.child?.pid;
   }
 
-  /** Requests sent and not answered yet. */
+  /** Requests sent and not answered yet: units awaiting their result and frames awaiting their work. */
   get inFlight(): number {
-    return this.pending.size;
+    let n = this.pending.size;
+    for (const frames of this.pendingFrames.values()) n += frames.length;
+    return n;
   }
 
   /** Smoothed model time per unit (RESULT.modelMs), ms; Infinity before the first answer. */
   modelMsAvg = Infinity;
+  /** Smoothed model time per frame (FRAME_DONE.modelMs), ms; Infinity before the first. */
+  frameMsAvg = Infinity;
+  /** Smoothed model time of a unit's close (RESULT.modelMs less its frames'), ms; Infinity before the first. */
+  closeMsAvg = Infinity;
+  /** Model time of the frames of each open unit so far. */
+  private framesMs = new Map<number, number>();
 
   get busy(): boolean {
-    return this.pending.size > 0;
+    return this.inFlight > 0;
   }
 
   /** Spawn and wait for READY; rejects on INIT_FAILED, exit, a malformed message or timeout. */
@@ -170,25 +215,98 @@ export class Worker extends EventEmitter {
     });
   }
 
-  /** Analyse one unit. Rejects with WorkerRequestError. */
+  /** Analyse one unit sent whole (ANALYSE). Rejects with WorkerRequestError. */
   run(meta: AnalyseMeta, frames: Buffer[]): Promise<ResultBody> {
-    if (!this.ready || this.exited || !this.input) {
-      return Promise.reject(new WorkerRequestError('crash', 'worker is not running'));
-    }
+    if (!this.running) return Promise.reject(notRunning());
     const id = this.nextId++;
+    const answer = this.awaitResult(id, { frames: frames.length, closesWindow: meta.closesWindow, streamed: false });
+    this.send({ type: MessageType.Analyse, id, meta, frames });
+    return answer;
+  }
+
+  /**
+   * Open a unit whose frames follow one by one (OPEN, FRAME…, CLOSE). The
+   * worker holds the unit's state until it is closed; if the worker dies
+   * first, every pending frame and the close fail as a crash.
+   */
+  open(meta: OpenMeta): UnitStream {
+    const id = this.nextId++;
+    let sent = 0;
+    let closed = false;
+    if (this.running) this.send({ type: MessageType.Open, id, body: meta });
+    return {
+      frame: (frameMeta, image) => {
+        if (closed) return Promise.reject(new Error('a frame for a unit already closed'));
+        if (!this.running) return Promise.reject(notRunning());
+        sent++;
+        const done = this.awaitFrame(id, frameMeta.seq);
+        this.send({ type: MessageType.Frame, id, meta: frameMeta, frames: [image] });
+        return done;
+      },
+      close: (closesWindow) => {
+        if (closed) return Promise.reject(new Error('a unit closed twice'));
+        closed = true;
+        if (!this.running) return Promise.reject(notRunning());
+        const answer = this.awaitResult(id, { frames: sent, closesWindow, streamed: true });
+        this.send({ type: MessageType.Close, id, body: { closesWindow } });
+        return answer;
+      },
+    };
+  }
+
+  private get running(): boolean {
+    return this.ready && !this.exited && this.input !== null;
+  }
+
+  private send(message: ServerMessage): void {
+    // One writev for the whole message instead of a write per part.
+    this.input!.cork();
+    for (const part of encode(message)) this.input!.write(part);
+    this.input!.uncork();
+  }
+
+  /** A request not answered in time means a hung worker: it is killed, and whatever else it held fails as a crash. */
+  private timeout(reject: (e: Error) => void): NodeJS.Timeout {
+    return setTimeout(() => {
+      reject(new WorkerRequestError('timeout', `no answer within ${this.opts.requestTimeoutMs} ms`));
+      this.timedOut = true;
+      this.kill();
+    }, this.opts.requestTimeoutMs);
+  }
+
+  private awaitResult(id: number, request: Pending['request']): Promise<ResultBody> {
     return new Promise<ResultBody>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.timeout((e) => {
         this.pending.delete(id);
-        reject(new WorkerRequestError('timeout', `no answer within ${this.opts.requestTimeoutMs} ms`));
-        this.timedOut = true;
-        this.kill();
-      }, this.opts.requestTimeoutMs);
-      this.pending.set(id, { resolve, reject, timer, request: { frames: frames.length, closesWindow: meta.closesWindow } });
-      // One writev for the whole message instead of a write per part.
-      this.input!.cork();
-      for (const part of encode({ type: MessageType.Analyse, id, meta, frames })) this.input!.write(part);
-      this.input!.uncork();
+        reject(e);
+      });
+      this.pending.set(id, { resolve, reject, timer, request });
     });
+  }
+
+  private awaitFrame(id: number, seq: number): Promise<FrameDoneBody> {
+    return new Promise<FrameDoneBody>((resolve, reject) => {
+      let frames = this.pendingFrames.get(id);
+      if (!frames) this.pendingFrames.set(id, (frames = []));
+      const entry: PendingFrame = {
+        seq,
+        resolve,
+        reject,
+        timer: this.timeout((e) => {
+          this.dropFrame(id, entry);
+          reject(e);
+        }),
+      };
+      frames.push(entry);
+    });
+  }
+
+  private dropFrame(id: number, entry: PendingFrame): void {
+    const frames = this.pendingFrames.get(id);
+    if (!frames) return;
+    const i = frames.indexOf(entry);
+    if (i >= 0) frames.splice(i, 1);
+    if (frames.length === 0) this.pendingFrames.delete(id);
   }
 
   /** Ask the worker to exit after its current unit; kill it if it lingers. */
@@ -253,6 +371,9 @@ export class Worker extends EventEmitter {
       case MessageType.Error:
         this.settle(m);
         return;
+      case MessageType.FrameDone:
+        this.frameDone(m.id, m.body);
+        return;
       default:
         throw new ReplyError(`${MessageType[m.type].toUpperCase()} is not a message a worker sends`);
     }
@@ -268,11 +389,29 @@ export class Worker extends EventEmitter {
     const outcome = m.type === MessageType.Result ? parseResult(m.body, p.request) : parseError(m.body);
     this.pending.delete(m.id);
     clearTimeout(p.timer);
+    const framesMs = this.framesMs.get(m.id);
+    this.framesMs.delete(m.id);
     if ('modelMs' in outcome) {
       const ms = outcome.modelMs;
-      this.modelMsAvg = this.modelMsAvg === Infinity ? ms : 0.9 * this.modelMsAvg + 0.1 * ms;
+      this.modelMsAvg = smooth(this.modelMsAvg, ms);
+      if (p.request.streamed) this.closeMsAvg = smooth(this.closeMsAvg, Math.max(0, ms - (framesMs ?? 0)));
       p.resolve(outcome);
     } else p.reject(new WorkerRequestError('model', outcome.message));
+  }
+
+  private frameDone(id: number, body: unknown): void {
+    const frames = this.pendingFrames.get(id);
+    if (!frames || frames.length === 0) {
+      if (this.timedOut) return; // acknowledged after its timeout: already reported
+      throw new ReplyError(`FRAME_DONE for unit ${id}, which awaits no frame`);
+    }
+    const p = frames[0];
+    const done = parseFrameDone(body, p.seq);
+    this.dropFrame(id, p);
+    clearTimeout(p.timer);
+    this.frameMsAvg = smooth(this.frameMsAvg, done.modelMs);
+    this.framesMs.set(id, (this.framesMs.get(id) ?? 0) + done.modelMs);
+    p.resolve(done);
   }
 
   /**
@@ -286,12 +425,21 @@ export class Worker extends EventEmitter {
     this.badReply = true;
     this.ready = false;
     this.log.warn({ event: 'worker_bad_reply', reason }, 'the worker broke the IPC protocol; replacing it');
-    const victim = id !== undefined && this.pending.has(id) ? id : this.pending.keys().next().value;
-    const p = victim === undefined ? undefined : this.pending.get(victim);
-    if (p) {
-      this.pending.delete(victim!);
-      clearTimeout(p.timer);
-      p.reject(new WorkerRequestError('model', `malformed reply from the worker: ${reason}`));
+    const named = id !== undefined && (this.pending.has(id) || this.pendingFrames.has(id));
+    const victim = named ? id : (this.pendingFrames.keys().next().value ?? this.pending.keys().next().value);
+    if (victim !== undefined) {
+      const failure = new WorkerRequestError('model', `malformed reply from the worker: ${reason}`);
+      for (const f of this.pendingFrames.get(victim) ?? []) {
+        clearTimeout(f.timer);
+        f.reject(failure);
+      }
+      this.pendingFrames.delete(victim);
+      const p = this.pending.get(victim);
+      if (p) {
+        this.pending.delete(victim);
+        clearTimeout(p.timer);
+        p.reject(failure);
+      }
     }
     this.startFailed(new Error(`malformed message from the worker during start-up: ${reason}`));
     this.kill();
@@ -317,9 +465,18 @@ export class Worker extends EventEmitter {
     if (this.exited) return;
     this.exited = true;
     this.ready = false;
+    const crash = () => new WorkerRequestError('crash', `worker exited (code ${code}, signal ${signal})`);
+    for (const frames of this.pendingFrames.values()) {
+      for (const f of frames) {
+        clearTimeout(f.timer);
+        f.reject(crash());
+      }
+    }
+    this.pendingFrames.clear();
+    this.framesMs.clear();
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
-      p.reject(new WorkerRequestError('crash', `worker exited (code ${code}, signal ${signal})`));
+      p.reject(crash());
       this.pending.delete(id);
     }
     this.emit('exit', code, signal);

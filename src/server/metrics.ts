@@ -151,14 +151,14 @@ export class Metrics {
 
   readonly queueWait = new Histogram({
     name: `${this.p}queue_wait_seconds`,
-    help: 'Time a unit waited for a worker, from being cut to being sent.',
+    help: "Time a unit's last frame waited for a worker, from reaching the scheduler to being sent.",
     buckets: LATENCY_BUCKETS_SECONDS,
     registers: this.r,
   });
 
   readonly ipcRoundTrip = new Histogram({
     name: `${this.p}ipc_round_trip_seconds`,
-    help: 'Time from sending a unit to a worker to its answer, model time included.',
+    help: "Time from closing a unit at its worker to its result: the last frame's work and the assembly.",
     buckets: LATENCY_BUCKETS_SECONDS,
     registers: this.r,
   });
@@ -343,8 +343,8 @@ export class Metrics {
         for (const w of metrics.workerStats()) this.set({ slot: String(w.slot) }, w.rssBytes);
       },
     });
-    gauge('queued_units', 'Units waiting for a worker, over all sessions.', (s) => s.models.queuedUnits());
-    gauge('oldest_unit_wait_seconds', 'How long the oldest waiting unit has waited.', (s) => seconds(s.models.oldestWaitMs()));
+    gauge('queued_units', 'Units with frames waiting for a worker, over all sessions.', (s) => s.models.queuedUnits());
+    gauge('oldest_unit_wait_seconds', 'How long the oldest frame waiting for a worker has waited.', (s) => seconds(s.models.oldestWaitMs()));
     gauge('frame_budget_used_bytes', 'Bytes of frames held by all sessions, against the budget.', (s) => s.budget.used);
     gauge('frame_budget_limit_bytes', 'The frame budget (FRAME_BUDGET_BYTES).', (s) => s.budget.limitBytes);
     gauge('throttle_fps', 'Frames per second clients are asked to send now (below FPS while overloaded).', (s) => s.load.current.fps);

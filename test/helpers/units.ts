@@ -4,7 +4,7 @@
  * bytes held in a real FrameBudget), `owner` a session that records every
  * call the scheduler makes on it.
  */
-import type { AnalyseMeta } from '../../src/ipc/codec.js';
+import type { OpenMeta } from '../../src/ipc/codec.js';
 import type { FrameBudget } from '../../src/handler/frame-budget.js';
 import type { UnitAnswer, UnitOwner } from '../../src/handler/scheduler.js';
 import { zeroCounts, type Unit } from '../../src/handler/unit-builder.js';
@@ -16,8 +16,10 @@ export interface UnitSpec {
   /** Bytes of each frame's image. */
   bytes?: number;
   closesWindow?: boolean;
-  /** Monotonic ms it was cut at. */
+  /** Monotonic ms it was cut at, and its frames received at. */
   createdAt?: number;
+  /** False for a unit still open (its frames still to come); true by default. */
+  complete?: boolean;
 }
 
 /** A unit whose frames are admitted into `budget` for `holder`, as the frame path does. */
@@ -45,6 +47,7 @@ export function unit(budget: FrameBudget, holder: UnitOwner, spec: UnitSpec): Un
     windowCounts: spec.closesWindow ? zeroCounts() : null,
     createdAt: spec.createdAt ?? 0,
     after: { base: 0, windowOpen: !spec.closesWindow, windowSeqFrom: 0, windowCounts: zeroCounts() },
+    complete: spec.complete ?? true,
   };
 }
 
@@ -53,8 +56,8 @@ export interface RecordingOwner extends UnitOwner {
   answers: Array<{ seqFrom: number; frames: number; answer: UnitAnswer }>;
   /** Frames shed, per unit seqFrom. */
   shedFrames: Map<number, number>;
-  /** The requests made, in order (the context each carried). */
-  requests: AnalyseMeta[];
+  /** The units opened at workers, in order (the context each carried). */
+  opens: OpenMeta[];
 }
 
 /** A session that records what the scheduler does with its units. */
@@ -64,18 +67,10 @@ export function owner(id: string): RecordingOwner {
     heldBytes: 0,
     answers: [],
     shedFrames: new Map(),
-    requests: [],
-    request(u) {
-      const meta: AnalyseMeta = {
-        session: id,
-        closesWindow: u.closesWindow,
-        batchFrames: u.slots,
-        windowFrames: u.slots,
-        fps: 5,
-        frames: u.frames.map((f) => ({ seq: f.seq, captureTs: f.captureTs, format: f.format, width: f.width, height: f.height })),
-        context: { after: o.answers.length },
-      };
-      o.requests.push(meta);
+    opens: [],
+    open() {
+      const meta: OpenMeta = { session: id, batchFrames: 5, windowFrames: 50, fps: 5, context: { after: o.answers.length } };
+      o.opens.push(meta);
       return meta;
     },
     shed(u, n) {

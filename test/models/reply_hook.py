@@ -25,22 +25,41 @@ def json_message(type_, request_id, body):
 
 
 def replace_replies(reply):
-    """Answer each ANALYSE with ``reply(request_id, meta, body)``: the bytes to
-    send, or None for the model's own reply (``body``)."""
+    """Answer each unit with ``reply(request_id, meta, body)``: the bytes to
+    send, or None for the model's own reply (``body``). A unit sent frame by
+    frame is answered at its CLOSE, with ``meta`` as an ANALYSE of the same
+    unit would carry it; its frames are acknowledged as a worker does."""
     worker = sys.modules["__main__"]
 
     def serve(channel, model):
+        units = {}
         while True:
             messages = channel.receive()
             if messages is None:
                 return 0
             for message in messages:
+                rid = message.request_id
                 if message.type == MessageType.SHUTDOWN:
                     return 0
-                body = worker.analyse(model, message.payload)
-                raw = reply(message.request_id, message.payload.meta, body)
+                if message.type == MessageType.OPEN:
+                    units[rid] = codec.AnalyseRequest({**message.payload, "frames": []}, [])
+                    continue
+                if message.type == MessageType.FRAME:
+                    unit = units[rid]
+                    unit.meta["frames"].append(message.payload.meta)
+                    unit.frames.append(message.payload.frames[0])
+                    done = {"seq": message.payload.meta["seq"], "modelMs": 0}
+                    channel.send(Message(MessageType.FRAME_DONE, rid, done))
+                    continue
+                if message.type == MessageType.CLOSE:
+                    request = units.pop(rid)
+                    request.meta["closesWindow"] = message.payload["closesWindow"]
+                else:
+                    request = message.payload
+                body = worker.analyse(model, request)
+                raw = reply(rid, request.meta, body)
                 if raw is None:
-                    raw = codec.encode(Message(MessageType.RESULT, message.request_id, body))
+                    raw = codec.encode(Message(MessageType.RESULT, rid, body))
                 channel.send_bytes(raw)
 
     worker.serve = serve
