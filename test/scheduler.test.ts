@@ -160,6 +160,31 @@ describe('which frame goes next', () => {
     expect(await drain(w)).toEqual(['b:close', 'c0', 'c:close', 'a5', 'a:close']);
   });
 
+  it('sends a frame a result waits on (its unit is complete) before an older frame of a unit still open', async () => {
+    const { budget, clock, pool, scheduler, openUnit, arrive, w } = setup(1);
+    w[0].ready = false;
+    const [a, b] = [owner('a'), owner('b')];
+    const ua = openUnit(a);
+    arrive(a, ua, [0, 1]);
+    clock.advance(150);
+    scheduler.enqueue(b, unit(budget, b, { seqFrom: 0, frames: 1, createdAt: clock.t }));
+    pool.ready(w[0]);
+    expect(await drain(w)).toEqual(['b0', 'b:close', 'a0', 'a1']);
+  });
+
+  it("opens a unit at the worker with the fewest units open when they hold alike", async () => {
+    const { scheduler, openUnit, arrive, w } = setup(2);
+    for (const x of w) x.frameMsAvg = AHEAD_2;
+    const [a, b, c] = [owner('a'), owner('b'), owner('c')];
+    arrive(a, openUnit(a), [0]);
+    await drain(w);
+    // a's unit stays open at its worker, which now holds nothing, as the other does.
+    expect(w.map((x) => scheduler.heldAt(x))).toEqual([0, 0]);
+    arrive(b, openUnit(b), [0]);
+    arrive(c, openUnit(c), [0]);
+    expect(w.map(sessionsAt)).toEqual([['a', 'c'], ['b']]);
+  });
+
   it("serves a burst at the session's nominal rate, interleaved with a session sending at that rate", async () => {
     const { budget, clock, pool, scheduler, w } = setup(1);
     w[0].ready = false;
@@ -678,11 +703,17 @@ describe('what the load monitor reads', () => {
     w[0].step();
     w[0].step();
     await settle();
+    // b's unit is complete, a result waits on it: its frames go before a's, whose unit is still open.
+    expect(w[0].units.map(seqs)).toEqual([
+      [0, 1],
+      [0, 1],
+    ]);
+    expect([scheduler.queuedUnits(), scheduler.oldestWaitMs()]).toEqual([2, 500]);
+    await answerUnit(w[0]);
+    expect(answered(b)).toEqual([[0, 5, 'result']]);
     expect(seqs(w[0].units[0])).toEqual([0, 1, 2, 3]);
-    // a's unit is open with nothing left to send; b's frames waited 0 ms.
-    expect([scheduler.queuedUnits(), scheduler.oldestWaitMs()]).toEqual([1, 0]);
-    clock.advance(100);
-    expect(scheduler.oldestWaitMs()).toBe(100);
+    // a's unit is open with nothing left to send.
+    expect([scheduler.queuedUnits(), scheduler.oldestWaitMs()]).toEqual([0, 0]);
     expect(scheduler.idle(a)).toBe(false);
     expect(scheduler.idle(owner('never-seen'))).toBe(true);
   });

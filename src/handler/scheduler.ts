@@ -81,6 +81,15 @@ export const lookAhead = (workMs: number): number => (workMs < 1 ? 4 : workMs < 
 /** Attempts a unit gets when its worker dies under it: the unit may not be at fault. */
 const ATTEMPTS_AFTER_CRASH = 2;
 
+/** What may go to a worker next: a frame, a close, or an empty unit. */
+interface Candidate {
+  /** A result waits on it. */
+  urgent: boolean;
+  tag: number;
+  rank: number;
+  worker: SchedulerWorker;
+}
+
 /** One attempt of a unit at a worker. */
 interface Attempt {
   worker: SchedulerWorker;
@@ -157,6 +166,8 @@ export class Scheduler {
   private readonly idleTags = new WeakMap<UnitOwner, number>();
   /** Frames and closes each worker holds now (sent, their work not done): the look-ahead in use. */
   private readonly inFlight = new Map<SchedulerWorker, number>();
+  /** Units open at each worker: the frames still to come to it. */
+  private readonly openUnits = new Map<SchedulerWorker, number>();
   private readonly now: () => number;
   private readonly logger: Logger | null;
   private closed = false;
@@ -320,15 +331,19 @@ export class Scheduler {
     return true;
   }
 
-  /** The ready worker with the fewest frames, if it may take one more. */
+  /**
+   * The worker for a unit's first frame: of the ready ones with room, the
+   * one holding the fewest frames and closes, then with the fewest units
+   * open, whose frames are still to come to it.
+   */
   private freeWorker(): SchedulerWorker | null {
     let best: SchedulerWorker | null = null;
-    let bestFrames = Infinity;
+    let bestLoad = [Infinity, Infinity];
     for (const w of this.workers.workers()) {
-      const frames = this.heldAt(w);
-      if (this.hasRoom(w) && frames < bestFrames) {
+      const load = [this.heldAt(w), this.openUnits.get(w) ?? 0];
+      if (this.hasRoom(w) && (load[0] < bestLoad[0] || (load[0] === bestLoad[0] && load[1] < bestLoad[1]))) {
         best = w;
-        bestFrames = frames;
+        bestLoad = load;
       }
     }
     return best;
@@ -339,15 +354,23 @@ export class Scheduler {
   }
 
   /**
-   * Whether item `a` goes before `b`. Tags within the same frame period
-   * count as equal, and then the lower rank goes first: a close, then the
-   * frame of the session whose last frame sent is oldest. Of frames that
-   * arrive together (a class whose clients capture in step), one whose
-   * session's frames were shed goes before one whose session was just
-   * served; by arrival alone, the sessions whose messages happen to be read
-   * last would be the last served, and the first to go stale, every time.
+   * Whether item `a` goes before `b`.
+   *
+   * A result waiting on it makes an item urgent: a close, and a frame of a
+   * complete unit (its last, mostly). Urgent items go first: a frame of a
+   * unit still open delays no result, as long as it is done before its
+   * unit's last frame arrives, up to a unit's period later.
+   *
+   * Then by tag, where tags within the same frame period count as equal,
+   * and then the lower rank goes first: a close, then the frame of the
+   * session whose last frame sent is oldest. Of frames that arrive together
+   * (a class whose clients capture in step), one whose session's frames were
+   * shed goes before one whose session was just served; by arrival alone,
+   * the sessions whose messages happen to be read last would be the last
+   * served, and the first to go stale, every time.
    */
-  private before(a: { tag: number; rank: number }, b: { tag: number; rank: number }): boolean {
+  private before(a: Candidate, b: Candidate): boolean {
+    if (a.urgent !== b.urgent) return a.urgent;
     const period = this.limits.framePeriodMs;
     const slotA = Math.floor(a.tag / period);
     const slotB = Math.floor(b.tag / period);
@@ -397,21 +420,21 @@ export class Scheduler {
   /** Send the frame (or open the empty unit) due first; false when nothing can go now. */
   private dispatchOne(): boolean {
     const free = this.freeWorker();
-    let best: { q: Queue; e: Entry; tag: number; rank: number; worker: SchedulerWorker } | null = null;
+    let best: (Candidate & { q: Queue; e: Entry }) | null = null;
     for (const q of [...this.queues.values()]) {
       this.advance(q);
       const e = q.entries[0];
       if (!e || e.failure) continue;
-      let candidate: { tag: number; rank: number; worker: SchedulerWorker } | null = null;
+      let candidate: Candidate | null = null;
+      const urgent = e.unit.complete;
       if (e.at) {
         if (!this.hasRoom(e.at.worker)) continue;
-        if (e.at.sent < e.unit.frames.length) candidate = { tag: this.tag(q, e.unit.frames[e.at.sent]), rank: q.lastTag, worker: e.at.worker };
-        // A close is due as soon as the unit is cut and its frames are sent: its tag is its last frame's, and
-        // it goes before the frames of that period, since a result waits on it.
-        else if (e.unit.complete && e.at.closeSentAt === null) candidate = { tag: q.lastTag, rank: -Infinity, worker: e.at.worker };
+        if (e.at.sent < e.unit.frames.length) candidate = { urgent, tag: this.tag(q, e.unit.frames[e.at.sent]), rank: q.lastTag, worker: e.at.worker };
+        // A close is due as soon as the unit is cut and its frames are sent: its tag is its last frame's.
+        else if (urgent && e.at.closeSentAt === null) candidate = { urgent, tag: q.lastTag, rank: -Infinity, worker: e.at.worker };
       } else if (free) {
-        if (e.unit.frames.length > 0) candidate = { tag: this.tag(q, e.unit.frames[0]), rank: q.lastTag, worker: free };
-        else if (e.unit.complete) candidate = { tag: e.unit.createdAt, rank: -Infinity, worker: free };
+        if (e.unit.frames.length > 0) candidate = { urgent, tag: this.tag(q, e.unit.frames[0]), rank: q.lastTag, worker: free };
+        else if (urgent) candidate = { urgent, tag: e.unit.createdAt, rank: -Infinity, worker: free };
       }
       if (candidate && (!best || this.before(candidate, best))) best = { q, e, ...candidate };
     }
@@ -434,6 +457,7 @@ export class Scheduler {
       stream = { frame: () => failed, close: () => failed };
     }
     e.at = { worker, stream, sent: 0, closeSentAt: null, lastSentAt: this.now(), lastWaitMs: 0, tagBefore: q.lastTag };
+    this.openUnits.set(worker, (this.openUnits.get(worker) ?? 0) + 1);
   }
 
   private sendFrame(q: Queue, e: Entry, at: Attempt, tag: number): void {
@@ -494,6 +518,7 @@ export class Scheduler {
   /** An attempt failed (a frame or the close); the first failure of an attempt decides. */
   private attemptFailed(q: Queue, e: Entry, at: Attempt, error: unknown): void {
     if (e.at !== at) return;
+    this.ended(at);
     e.at = null;
     if (retriable(error) && e.attempts < ATTEMPTS_AFTER_CRASH && !this.closed && !q.closed) q.lastTag = at.tagBefore;
     else e.failure = { error };
@@ -501,9 +526,17 @@ export class Scheduler {
     this.pump();
   }
 
+  /** An attempt is over: its unit is no longer open at its worker. */
+  private ended(at: Attempt): void {
+    const open = (this.openUnits.get(at.worker) ?? 1) - 1;
+    if (open > 0) this.openUnits.set(at.worker, open);
+    else this.openUnits.delete(at.worker);
+  }
+
   /** `e`, the first of its queue, is answered: it leaves the queue and its frames are freed. */
   private finish(q: Queue, e: Entry, answer: UnitAnswer): void {
     q.entries.shift();
+    if (e.at) this.ended(e.at);
     e.at = null;
     // Whatever throws on the way to the session is a server bug: it costs this unit, never the process.
     try {
