@@ -79,6 +79,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       sessionQueueBytes: config.SESSION_QUEUE_BYTES,
       maxUnitAgeMs: config.MAX_UNIT_AGE_MS,
       framePeriodMs: 1000 / config.FPS,
+      batchFrames: config.BATCH_FRAMES,
     },
     { logger },
   );

@@ -6,7 +6,7 @@ import { WorkerRequestError } from '../src/ipc/worker.js';
 import { answerUnit, fakeClock, FakeWorkers, settle, type FakeUnit, type FakeWorker } from './helpers/fake-workers.js';
 import { owner, unit, type RecordingOwner } from './helpers/units.js';
 
-const LIMITS: SchedulerLimits = { sessionQueueUnits: 100, sessionQueueBytes: 1024 ** 3, maxUnitAgeMs: 3000, framePeriodMs: 200 };
+const LIMITS: SchedulerLimits = { sessionQueueUnits: 100, sessionQueueBytes: 1024 ** 3, maxUnitAgeMs: 3000, framePeriodMs: 200, batchFrames: 5 };
 
 /** frameMsAvg that gives a worker 4 frames of look-ahead, and 2; a new worker's (Infinity) gives 1. */
 const AHEAD_4 = 0.5;
@@ -160,16 +160,22 @@ describe('which frame goes next', () => {
     expect(await drain(w)).toEqual(['b:close', 'c0', 'c:close', 'a5', 'a:close']);
   });
 
-  it('sends a frame a result waits on (its unit is complete) before an older frame of a unit still open', async () => {
+  it('sends first the frame due first: a frame of a complete unit at its tag, one of an open unit when its last frame is expected', async () => {
     const { budget, clock, pool, scheduler, openUnit, arrive, w } = setup(1);
     w[0].ready = false;
-    const [a, b] = [owner('a'), owner('b')];
-    const ua = openUnit(a);
-    arrive(a, ua, [0, 1]);
+    const [a, b, c] = [owner('a'), owner('b'), owner('c')];
+    // a: seqs 0 and 1 at 1000, due at 1800 (three and four frame periods before seq 4).
+    arrive(a, openUnit(a), [0, 1]);
+    // c: seq 3 at 1000, due at 1200, one frame period before its unit's last.
+    arrive(c, openUnit(c), [3]);
     clock.advance(150);
+    // b: a complete unit at 1150, due at once.
     scheduler.enqueue(b, unit(budget, b, { seqFrom: 0, frames: 1, createdAt: clock.t }));
     pool.ready(w[0]);
-    expect(await drain(w)).toEqual(['b0', 'b:close', 'a0', 'a1']);
+    expect(await drain(w)).toEqual(['b0', 'b:close', 'c3', 'a0', 'a1']);
+    clock.advance(200);
+    scheduler.enqueue(b, unit(budget, b, { seqFrom: 5, frames: 1, createdAt: clock.t }));
+    expect(await drain(w)).toEqual(['b5', 'b:close']);
   });
 
   it("opens a unit at the worker with the fewest units open when they hold alike", async () => {
@@ -696,24 +702,20 @@ describe('what the load monitor reads', () => {
     clock.advance(500);
     arrive(a, u, [2, 3]);
     clock.advance(500);
-    // Frames 0 and 1, the oldest, are at the worker: the wait is frame 2's.
-    expect([scheduler.queuedUnits(), scheduler.oldestWaitMs()]).toEqual([1, 500]);
+    // Frames 0 and 1 are at the worker. Frames 2 and 3 arrived at 1500 and are due when seq 4 is
+    // expected, at 1900 and 1700: frame 3 is the furthest behind, by 300 ms.
+    expect([scheduler.queuedUnits(), scheduler.oldestWaitMs()]).toEqual([1, 300]);
     feed(b, 1);
-    expect([scheduler.queuedUnits(), scheduler.oldestWaitMs()]).toEqual([2, 500]);
+    expect([scheduler.queuedUnits(), scheduler.oldestWaitMs()]).toEqual([2, 300]);
     w[0].step();
     w[0].step();
     await settle();
-    // b's unit is complete, a result waits on it: its frames go before a's, whose unit is still open.
-    expect(w[0].units.map(seqs)).toEqual([
-      [0, 1],
-      [0, 1],
-    ]);
-    expect([scheduler.queuedUnits(), scheduler.oldestWaitMs()]).toEqual([2, 500]);
-    await answerUnit(w[0]);
-    expect(answered(b)).toEqual([[0, 5, 'result']]);
+    // a's frames 2 and 3 (tags 1500 and 1700, a frame period apart) are due at 1900, b's at 2000.
     expect(seqs(w[0].units[0])).toEqual([0, 1, 2, 3]);
-    // a's unit is open with nothing left to send.
-    expect([scheduler.queuedUnits(), scheduler.oldestWaitMs()]).toEqual([0, 0]);
+    // a's unit is open with nothing left to send; b's frames waited 0 ms.
+    expect([scheduler.queuedUnits(), scheduler.oldestWaitMs()]).toEqual([1, 0]);
+    clock.advance(100);
+    expect(scheduler.oldestWaitMs()).toBe(100);
     expect(scheduler.idle(a)).toBe(false);
     expect(scheduler.idle(owner('never-seen'))).toBe(true);
   });

@@ -44,6 +44,7 @@ function setup(env: Record<string, string> = {}, workers = 1, sessions = 1) {
       sessionQueueBytes: config.SESSION_QUEUE_BYTES,
       maxUnitAgeMs: config.MAX_UNIT_AGE_MS,
       framePeriodMs: 1000 / config.FPS,
+      batchFrames: config.BATCH_FRAMES,
     },
     { now: clock.now },
   );

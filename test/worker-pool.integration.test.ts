@@ -36,7 +36,7 @@ async function inFlightAfterBurst(model: string, modelPath: string, modelOptions
   pools.push(pool);
   await pool.start();
   const budget = new FrameBudget(1024 ** 3);
-  const scheduler = new Scheduler(pool, budget, { sessionQueueUnits: 100, sessionQueueBytes: 1024 ** 3, maxUnitAgeMs: 600_000, framePeriodMs: 200 });
+  const scheduler = new Scheduler(pool, budget, { sessionQueueUnits: 100, sessionQueueBytes: 1024 ** 3, maxUnitAgeMs: 600_000, framePeriodMs: 200, batchFrames: 5 });
   const jpeg = { bytes: image.length };
   const warming = owner('warm');
   for (let i = 0; i < warm; i++) {

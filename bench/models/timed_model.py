@@ -19,8 +19,13 @@ Options (MODEL_OPTIONS): ``{"model": "package.module:ClassName",
 
 import time
 
-from jipjung_model.interface import Model, OpenUnit, UnitOutcome
+from jipjung_model.interface import Model, UnitOutcome
 from jipjung_model.worker import load_model
+
+try:
+    from jipjung_model.interface import OpenUnit
+except ImportError:  # the model package of a checkout from before units were sent frame by frame (--server-root)
+    OpenUnit = object
 
 
 def _stamp(result, started_at, elapsed_ms):

@@ -66,6 +66,8 @@ export interface SchedulerLimits {
   maxUnitAgeMs: number;
   /** The sessions' nominal frame period (1000 / FPS): a session's frames are served at most this often while others wait. */
   framePeriodMs: number;
+  /** Seq slots a unit covers (BATCH_FRAMES): how far a unit's last frame is from each of its frames. */
+  batchFrames: number;
 }
 
 /**
@@ -83,8 +85,9 @@ const ATTEMPTS_AFTER_CRASH = 2;
 
 /** What may go to a worker next: a frame, a close, or an empty unit. */
 interface Candidate {
-  /** A result waits on it. */
-  urgent: boolean;
+  /** When a result will wait on it: see `before`. */
+  due: number;
+  /** The fair-queueing tag, for a frame. */
   tag: number;
   rank: number;
   worker: SchedulerWorker;
@@ -142,13 +145,15 @@ const frameMeta = (f: FrameEntry): FrameMeta => ({ seq: f.seq, captureTs: f.capt
  *   the unit's state), and a session has one unit at a worker at a time:
  *   each unit starts from the context the previous one returned. Answers
  *   come back in the order the session's units were queued.
- * - A free worker takes the frame with the earliest fair-queueing tag over
- *   all sessions: a frame's arrival time, but never less than one frame
- *   period after the tag of its session's previous frame. Frames are served
- *   oldest first, and a session that sends a burst (a whole unit at once,
- *   a backlog after a reconnect) is served at its nominal rate while others
- *   wait, so it cannot crowd them out. A ready worker with the fewest frames
- *   takes a unit's first frame, up to `lookAhead` of its frame time.
+ * - A free worker takes what is due first over all sessions (`before`).
+ *   Each frame has a fair-queueing tag: its arrival time, but never less
+ *   than one frame period after the tag of its session's previous frame, so
+ *   a session that sends a burst (a whole unit at once, a backlog after a
+ *   reconnect) is served at its nominal rate while others wait and cannot
+ *   crowd them out. A frame is due at its tag once its unit is complete,
+ *   and before that when its unit's last frame is expected. A ready worker
+ *   holding the fewest frames and closes, then units, takes a unit's first
+ *   frame; every worker holds up to `lookAhead` of them.
  * - A unit whose worker died is sent again from its first frame, once, to
  *   the next free worker; a second crash, a timeout or a model error answers
  *   it as failed once it is complete.
@@ -275,11 +280,18 @@ export class Scheduler {
     return n;
   }
 
-  /** How long the oldest frame waiting for a worker has waited, in ms. */
+  /**
+   * How long the frame furthest behind has waited for a worker since it was
+   * due, in ms: since it arrived, for a frame of a complete unit; since its
+   * unit's last frame was expected, for a frame of a unit still open (see
+   * `before`). A frame that no result waits on yet is not late.
+   */
   oldestWaitMs(now = this.now()): number {
     let oldest = now;
-    for (const q of this.queues.values()) for (const e of this.waitingFrames(q)) oldest = Math.min(oldest, e.receivedAt);
-    return now - oldest;
+    for (const q of this.queues.values()) {
+      for (const e of q.entries) if (!e.failure) for (const f of unsent(e)) oldest = Math.min(oldest, this.due(e.unit, f, f.receivedAt));
+    }
+    return Math.max(0, now - oldest);
   }
 
   /** Frames and closes `worker` holds now (sent to it, their work not done). */
@@ -354,27 +366,35 @@ export class Scheduler {
   }
 
   /**
-   * Whether item `a` goes before `b`.
+   * Whether item `a` goes before `b`: the one due first.
    *
-   * A result waiting on it makes an item urgent: a close, and a frame of a
-   * complete unit (its last, mostly). Urgent items go first: a frame of a
-   * unit still open delays no result, as long as it is done before its
-   * unit's last frame arrives, up to a unit's period later.
+   * An item is due when a result will wait on it. A close and a frame of a
+   * complete unit are due at their tag; a frame of a unit still open only
+   * when its unit's last frame is expected (one frame period for each seq
+   * between them): done any time before, it delays no result. So the last
+   * frame of one session's unit goes before the second frame of another's,
+   * and a frame never waits behind work that no result waits on yet.
    *
-   * Then by tag, where tags within the same frame period count as equal,
-   * and then the lower rank goes first: a close, then the frame of the
-   * session whose last frame sent is oldest. Of frames that arrive together
-   * (a class whose clients capture in step), one whose session's frames were
-   * shed goes before one whose session was just served; by arrival alone,
-   * the sessions whose messages happen to be read last would be the last
-   * served, and the first to go stale, every time.
+   * Times within the same frame period count as equal, and then the lower
+   * rank goes first: a close, then the frame of the session whose last frame
+   * sent is oldest. Of frames that arrive together (a class whose clients
+   * capture in step), one whose session's frames were shed goes before one
+   * whose session was just served; by arrival alone, the sessions whose
+   * messages happen to be read last would be the last served, and the first
+   * to go stale, every time.
    */
   private before(a: Candidate, b: Candidate): boolean {
-    if (a.urgent !== b.urgent) return a.urgent;
     const period = this.limits.framePeriodMs;
-    const slotA = Math.floor(a.tag / period);
-    const slotB = Math.floor(b.tag / period);
+    const slotA = Math.floor(a.due / period);
+    const slotB = Math.floor(b.due / period);
     return slotA !== slotB ? slotA < slotB : a.rank < b.rank;
+  }
+
+  /** When a result will wait on frame `f` of `unit`, tagged `tag`. */
+  private due(unit: Unit, f: FrameEntry, tag: number): number {
+    if (unit.complete) return tag;
+    const toLast = Math.max(0, unit.seqFrom + this.limits.batchFrames - 1 - f.seq);
+    return tag + toLast * this.limits.framePeriodMs;
   }
 
   private tag(q: Queue, f: FrameEntry): number {
@@ -426,15 +446,19 @@ export class Scheduler {
       const e = q.entries[0];
       if (!e || e.failure) continue;
       let candidate: Candidate | null = null;
-      const urgent = e.unit.complete;
+      const { unit } = e;
+      const frame = (f: FrameEntry, worker: SchedulerWorker): Candidate => {
+        const tag = this.tag(q, f);
+        return { due: this.due(unit, f, tag), tag, rank: q.lastTag, worker };
+      };
       if (e.at) {
         if (!this.hasRoom(e.at.worker)) continue;
-        if (e.at.sent < e.unit.frames.length) candidate = { urgent, tag: this.tag(q, e.unit.frames[e.at.sent]), rank: q.lastTag, worker: e.at.worker };
-        // A close is due as soon as the unit is cut and its frames are sent: its tag is its last frame's.
-        else if (urgent && e.at.closeSentAt === null) candidate = { urgent, tag: q.lastTag, rank: -Infinity, worker: e.at.worker };
+        if (e.at.sent < unit.frames.length) candidate = frame(unit.frames[e.at.sent], e.at.worker);
+        // A close is due as soon as the unit is cut and its frames are sent: at its last frame's tag.
+        else if (unit.complete && e.at.closeSentAt === null) candidate = { due: q.lastTag, tag: q.lastTag, rank: -Infinity, worker: e.at.worker };
       } else if (free) {
-        if (e.unit.frames.length > 0) candidate = { urgent, tag: this.tag(q, e.unit.frames[0]), rank: q.lastTag, worker: free };
-        else if (urgent) candidate = { urgent, tag: e.unit.createdAt, rank: -Infinity, worker: free };
+        if (unit.frames.length > 0) candidate = frame(unit.frames[0], free);
+        else if (unit.complete) candidate = { due: unit.createdAt, tag: unit.createdAt, rank: -Infinity, worker: free };
       }
       if (candidate && (!best || this.before(candidate, best))) best = { q, e, ...candidate };
     }

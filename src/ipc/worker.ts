@@ -169,6 +169,8 @@ export class Worker extends EventEmitter {
   closeMsAvg = Infinity;
   /** Model time of the frames of each open unit so far. */
   private framesMs = new Map<number, number>();
+  /** Writes are held until the end of the tick (`send`). */
+  private corked = false;
 
   get busy(): boolean {
     return this.inFlight > 0;
@@ -259,10 +261,19 @@ export class Worker extends EventEmitter {
   }
 
   private send(message: ServerMessage): void {
-    // One writev for the whole message instead of a write per part.
-    this.input!.cork();
-    for (const part of encode(message)) this.input!.write(part);
-    this.input!.uncork();
+    // Everything sent in one tick goes in one writev (a unit's OPEN and first FRAME, its last FRAME and
+    // CLOSE, the frames a scheduling pass sends): each write to the pipe wakes the worker, and on a small
+    // machine that wake-up costs more than the copy.
+    const input = this.input!;
+    if (!this.corked) {
+      this.corked = true;
+      input.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        input.uncork();
+      });
+    }
+    for (const part of encode(message)) input.write(part);
   }
 
   /** A request not answered in time means a hung worker: it is killed, and whatever else it held fails as a crash. */

@@ -344,7 +344,7 @@ export class Metrics {
       },
     });
     gauge('queued_units', 'Units with frames waiting for a worker, over all sessions.', (s) => s.models.queuedUnits());
-    gauge('oldest_unit_wait_seconds', 'How long the oldest frame waiting for a worker has waited.', (s) => seconds(s.models.oldestWaitMs()));
+    gauge('oldest_unit_wait_seconds', 'How long the frame furthest behind has waited for a worker since a result began to wait on it.', (s) => seconds(s.models.oldestWaitMs()));
     gauge('frame_budget_used_bytes', 'Bytes of frames held by all sessions, against the budget.', (s) => s.budget.used);
     gauge('frame_budget_limit_bytes', 'The frame budget (FRAME_BUDGET_BYTES).', (s) => s.budget.limitBytes);
     gauge('throttle_fps', 'Frames per second clients are asked to send now (below FPS while overloaded).', (s) => s.load.current.fps);
