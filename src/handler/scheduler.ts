@@ -83,16 +83,6 @@ export const lookAhead = (workMs: number): number => (workMs < 1 ? 4 : workMs < 
 /** Attempts a unit gets when its worker dies under it: the unit may not be at fault. */
 const ATTEMPTS_AFTER_CRASH = 2;
 
-/** What may go to a worker next: a frame, a close, or an empty unit. */
-interface Candidate {
-  /** When a result will wait on it: see `before`. */
-  due: number;
-  /** The fair-queueing tag, for a frame. */
-  tag: number;
-  rank: number;
-  worker: SchedulerWorker;
-}
-
 /** One attempt of a unit at a worker. */
 interface Attempt {
   worker: SchedulerWorker;
@@ -213,6 +203,8 @@ export class Scheduler {
   update(owner: UnitOwner): void {
     const q = this.queues.get(owner);
     if (q) {
+      // Settled here, not only when a worker has room: a unit that needs no worker is answered at once.
+      this.advance(q);
       // An empty unit stays in the queue for its place in the result cadence, and the open one is still
       // being filled: only complete units with frames count.
       const over = () => this.waiting(q).filter((e) => e.unit.complete && e.unit.frames.length > 0).length > this.limits.sessionQueueUnits;
@@ -366,7 +358,8 @@ export class Scheduler {
   }
 
   /**
-   * Whether item `a` goes before `b`: the one due first.
+   * Whether an item due in period `slotA` (its due time ÷ the frame period) with rank `rankA` goes
+   * before one due in `slotB` with `rankB`: the one due first.
    *
    * An item is due when a result will wait on it. A close and a frame of a
    * complete unit are due at their tag; a frame of a unit still open only
@@ -383,11 +376,8 @@ export class Scheduler {
    * messages happen to be read last would be the last served, and the first
    * to go stale, every time.
    */
-  private before(a: Candidate, b: Candidate): boolean {
-    const period = this.limits.framePeriodMs;
-    const slotA = Math.floor(a.due / period);
-    const slotB = Math.floor(b.due / period);
-    return slotA !== slotB ? slotA < slotB : a.rank < b.rank;
+  private before(slotA: number, rankA: number, slotB: number, rankB: number): boolean {
+    return slotA !== slotB ? slotA < slotB : rankA < rankB;
   }
 
   /** When a result will wait on frame `f` of `unit`, tagged `tag`. */
@@ -406,8 +396,7 @@ export class Scheduler {
    * frames shed, a unit that needs no worker answered, a failed one
    * answered once complete, a complete one closed at its worker.
    */
-  private advance(q: Queue): void {
-    const now = this.now();
+  private advance(q: Queue, now = this.now()): void {
     for (let e = q.entries[0]; e; e = q.entries[0]) {
       const sent = e.at?.sent ?? 0;
       let stale = 0;
@@ -437,30 +426,47 @@ export class Scheduler {
     }
   }
 
-  /** Send the frame (or open the empty unit) due first; false when nothing can go now. */
+  /**
+   * Send the frame (or open the empty unit) due first; false when nothing can go now.
+   * It runs for every frame that arrives and every one a worker finishes, over every session: so it
+   * returns at once when no worker has room, and allocates nothing per session.
+   */
   private dispatchOne(): boolean {
+    if (!this.workers.workers().some((w) => this.hasRoom(w))) return false;
     const free = this.freeWorker();
-    let best: (Candidate & { q: Queue; e: Entry }) | null = null;
-    for (const q of [...this.queues.values()]) {
-      this.advance(q);
+    const now = this.now();
+    const period = this.limits.framePeriodMs;
+    let best: { q: Queue; e: Entry; tag: number; worker: SchedulerWorker } | null = null;
+    let bestSlot = Infinity;
+    let bestRank = Infinity;
+    for (const q of this.queues.values()) {
+      this.advance(q, now);
       const e = q.entries[0];
       if (!e || e.failure) continue;
-      let candidate: Candidate | null = null;
       const { unit } = e;
-      const frame = (f: FrameEntry, worker: SchedulerWorker): Candidate => {
-        const tag = this.tag(q, f);
-        return { due: this.due(unit, f, tag), tag, rank: q.lastTag, worker };
-      };
+      let f: FrameEntry | null = null;
+      let worker: SchedulerWorker;
       if (e.at) {
-        if (!this.hasRoom(e.at.worker)) continue;
-        if (e.at.sent < unit.frames.length) candidate = frame(unit.frames[e.at.sent], e.at.worker);
-        // A close is due as soon as the unit is cut and its frames are sent: at its last frame's tag.
-        else if (unit.complete && e.at.closeSentAt === null) candidate = { due: q.lastTag, tag: q.lastTag, rank: -Infinity, worker: e.at.worker };
-      } else if (free) {
-        if (unit.frames.length > 0) candidate = frame(unit.frames[0], free);
-        else if (unit.complete) candidate = { due: unit.createdAt, tag: unit.createdAt, rank: -Infinity, worker: free };
+        worker = e.at.worker;
+        if (!this.hasRoom(worker)) continue;
+        if (e.at.sent < unit.frames.length) f = unit.frames[e.at.sent];
+        else if (!unit.complete || e.at.closeSentAt !== null) continue;
+      } else {
+        if (!free) continue;
+        worker = free;
+        if (unit.frames.length > 0) f = unit.frames[0];
+        else if (!unit.complete) continue;
       }
-      if (candidate && (!best || this.before(candidate, best))) best = { q, e, ...candidate };
+      // A close is due as soon as the unit is cut and its frames are sent: at its last frame's tag; an empty
+      // unit at its cut. Both go before the frames due in the same period.
+      const tag = f ? this.tag(q, f) : e.at ? q.lastTag : unit.createdAt;
+      const slot = Math.floor((f ? this.due(unit, f, tag) : tag) / period);
+      const rank = f ? q.lastTag : -Infinity;
+      if (!best || this.before(slot, rank, bestSlot, bestRank)) {
+        best = { q, e, tag, worker };
+        bestSlot = slot;
+        bestRank = rank;
+      }
     }
     if (!best) return false;
     const { q, e, worker, tag } = best;
