@@ -41,4 +41,19 @@ describe('frames reach a worker as they arrive', () => {
     const summary = await c.bye();
     expect(summary).toMatchObject({ framesReceived: 5, framesAnalyzed: 5, framesRejected: 0, framesDropped: 0 });
   }, 60_000);
+
+  it("spreads a burst of whole units from many sessions over the workers frame by frame: every session's first frame before any one's last", async () => {
+    const images = scene('face');
+    const clients = await Promise.all(Array.from({ length: 8 }, () => TestClient.connect(t.url)));
+    // A class that starts together, each client sending a whole unit at once.
+    const start = Date.now();
+    for (const c of clients) for (let seq = 0; seq < 5; seq++) c.sendFrame(images[seq], seq, start + seq * 200);
+    await Promise.all(clients.map((c) => c.until(() => c.results('batch').length === 1)));
+    const worked = clients.map((c) => c.results('batch')[0].frames.map((f: { workedAt: number }) => f.workedAt));
+    for (const w of worked) expect(w).toHaveLength(5);
+    const firsts = worked.map((w) => w[0]);
+    const lasts = worked.map((w) => w[4]);
+    expect(Math.max(...firsts)).toBeLessThan(Math.min(...lasts));
+    for (const c of clients) expect(await c.bye()).toMatchObject({ framesReceived: 5, framesAnalyzed: 5, framesDropped: 0 });
+  }, 60_000);
 });
