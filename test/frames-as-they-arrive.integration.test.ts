@@ -28,7 +28,8 @@ describe('frames reach a worker as they arrive', () => {
     expect(c.results('batch')).toEqual([]);
     const lastSentAt = Date.now();
     c.sendFrame(images[4], 4, start + 4 * 200);
-    const [batch] = await c.until(() => c.results('batch').length === 1).then(() => c.results('batch'));
+    await c.until(() => c.results('batch').length === 1);
+    const [batch] = c.results('batch');
     expect(batch).toMatchObject({ seqFrom: 0, seqTo: 4 });
     expect(batch.frames.map((f: { seq: number; analysed: boolean }) => [f.seq, f.analysed])).toEqual([0, 1, 2, 3, 4].map((s) => [s, true]));
     const workedAt: number[] = batch.frames.map((f: { workedAt: number }) => f.workedAt);

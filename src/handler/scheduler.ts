@@ -429,11 +429,11 @@ export class Scheduler {
   /**
    * Send the frame (or open the empty unit) due first; false when nothing can go now.
    * It runs for every frame that arrives and every one a worker finishes, over every session: so it
-   * returns at once when no worker has room, and allocates nothing per session.
+   * returns at once when no worker has room (`freeWorker` finds none), and allocates nothing per session.
    */
   private dispatchOne(): boolean {
-    if (!this.workers.workers().some((w) => this.hasRoom(w))) return false;
     const free = this.freeWorker();
+    if (!free) return false;
     const now = this.now();
     const period = this.limits.framePeriodMs;
     let best: { q: Queue; e: Entry; tag: number; worker: SchedulerWorker } | null = null;
@@ -452,7 +452,6 @@ export class Scheduler {
         if (e.at.sent < unit.frames.length) f = unit.frames[e.at.sent];
         else if (!unit.complete || e.at.closeSentAt !== null) continue;
       } else {
-        if (!free) continue;
         worker = free;
         if (unit.frames.length > 0) f = unit.frames[0];
         else if (!unit.complete) continue;
@@ -462,7 +461,7 @@ export class Scheduler {
       const tag = f ? this.tag(q, f) : e.at ? q.lastTag : unit.createdAt;
       const slot = Math.floor((f ? this.due(unit, f, tag) : tag) / period);
       const rank = f ? q.lastTag : -Infinity;
-      if (!best || this.before(slot, rank, bestSlot, bestRank)) {
+      if (this.before(slot, rank, bestSlot, bestRank)) {
         best = { q, e, tag, worker };
         bestSlot = slot;
         bestRank = rank;
