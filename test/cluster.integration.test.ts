@@ -46,10 +46,9 @@ describe('two instances behind nginx with sessions in Redis', () => {
   });
 
   async function startCluster(): Promise<void> {
-    const ports = [await freePort(), await freePort()];
-    instances = ports.map((port) => new Instance(port, { REDIS_URL: redisServer.url, DRAIN_TIMEOUT_MS: '5000' }));
+    instances = [0, 1].map(() => new Instance({ REDIS_URL: redisServer.url, DRAIN_TIMEOUT_MS: '5000' }));
     await Promise.all(instances.map((i) => i.start()));
-    nginx = new Nginx(await freePort(), ports);
+    nginx = new Nginx(await freePort(), instances.map((i) => i.port));
     await nginx.start();
   }
 

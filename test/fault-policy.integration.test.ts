@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { frame, TEST_DIR } from './helpers/app.js';
-import { freePort, Instance } from './helpers/cluster.js';
+import { Instance } from './helpers/cluster.js';
 import { TestClient } from './helpers/client.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -20,13 +20,12 @@ describe('a bug that escapes every handler', () => {
     ['exception', 'uncaught_exception'],
   ] as const) {
     it(`${event}: logged, the sessions drained to their clients, then the process exits 1`, async () => {
-      const port = await freePort();
-      instance = new Instance(port, { NODE_OPTIONS: `--import=${INJECT}`, JIPJUNG_TEST_FAULT: fault, DRAIN_TIMEOUT_MS: '5000' });
+      instance = new Instance({ NODE_OPTIONS: `--import=${INJECT}`, JIPJUNG_TEST_FAULT: fault, DRAIN_TIMEOUT_MS: '5000' });
       await instance.start();
       let exitCode: number | null | undefined;
       void instance.exited.then((code) => (exitCode = code));
 
-      const c = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`);
+      const c = await TestClient.connect(instance.streamUrl);
       await c.stream(face, 5);
       await c.until(() => c.results('batch').length === 1);
       instance.signal('SIGUSR2');

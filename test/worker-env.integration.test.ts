@@ -31,7 +31,7 @@ describe('the environment of a worker', () => {
   it('holds what Python and the model need, and none of the server\'s secrets', async () => {
     redis = new RedisServer(await freePort());
     await redis.start();
-    instance = new Instance(await freePort(), { ...SECRETS, REDIS_URL: redis.url, WORKERS: '2', LANG: 'C.UTF-8', TMPDIR: '/tmp' });
+    instance = new Instance({ ...SECRETS, REDIS_URL: redis.url, WORKERS: '2', LANG: 'C.UTF-8', TMPDIR: '/tmp' });
     await instance.start();
     const pids = await waitFor(() => {
       const started = instance!.logs.filter((l) => l.event === 'worker_start').map((l) => l.workerPid as number);

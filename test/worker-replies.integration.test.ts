@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { frame, startTestApp, TEST_MODELS, type TestApp } from './helpers/app.js';
-import { Instance, freePort } from './helpers/cluster.js';
+import { Instance } from './helpers/cluster.js';
 import { TestClient } from './helpers/client.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -90,8 +90,7 @@ describe('fuzzing the worker replies of a live instance', () => {
 
   it('seeded malformed replies for every unit of one session, then the instance serves a healthy session', async () => {
     const UNITS = 16;
-    const port = await freePort();
-    instance = new Instance(port, {
+    instance = new Instance({
       WORKERS: '2',
       MODEL: 'worker_fuzz:FuzzModel',
       MODEL_OPTIONS: JSON.stringify({ untilSeq: UNITS * 5, seed: 22 }),
@@ -105,7 +104,7 @@ describe('fuzzing the worker replies of a live instance', () => {
     await instance.start();
     let exited = false;
     void instance.exited.then(() => (exited = true));
-    const url = `ws://127.0.0.1:${port}/v1/stream`;
+    const url = instance.streamUrl;
 
     const fuzzed = await TestClient.connect(url);
     await fuzzed.stream(face, UNITS * 5);
@@ -135,6 +134,6 @@ describe('fuzzing the worker replies of a live instance', () => {
     expect(JSON.stringify(logs)).not.toContain('<script>');
     // Still the same process, ready for more.
     expect(exited).toBe(false);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, { what: 'the instance to be ready' });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${instance!.port}/readyz`)).status === 200, { what: 'the instance to be ready' });
   }, 180_000);
 });

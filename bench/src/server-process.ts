@@ -33,15 +33,25 @@ export const BENCH_SERVER_ENV: Record<string, string> = {
   MAX_CONNECTIONS_PER_IP: '100000',
 };
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
+/**
+ * `n` distinct free TCP ports on loopback. Each listener is held until all
+ * are chosen: one closed before the next is opened can be handed out again.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const srv = net.createServer();
+      servers.push(srv);
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(0, '127.0.0.1', () => resolve());
+      });
+    }
+    return servers.map((srv) => (srv.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((srv) => new Promise((resolve) => srv.close(resolve))));
+  }
 }
 
 /** Pids of the process's children (all threads), from /proc. */
@@ -130,8 +140,7 @@ export class ServerUnderTest implements BenchTarget {
   }
 
   static async start(o: ServerOptions): Promise<ServerUnderTest> {
-    const port = await freePort();
-    const opsPort = await freePort();
+    const [port, opsPort] = await freePorts(2);
     const env: Record<string, string> = {
       ...(process.env as Record<string, string>),
       ...BENCH_SERVER_ENV,

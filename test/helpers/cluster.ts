@@ -11,6 +11,8 @@ import { TEST_DIR, BRIGHTNESS_MODEL } from './app.js';
 import { waitFor } from './wait.js';
 
 const ROOT = path.resolve(TEST_DIR, '..');
+/** Instances started by this test process, for unique instance ids. */
+let instances = 0;
 
 /** A free TCP port on loopback. */
 export async function freePort(): Promise<number> {
@@ -68,31 +70,40 @@ export class RedisServer {
   }
 }
 
-/** One jipjung instance as its own process (`node dist/main.js`), its logs parsed. */
+/**
+ * One jipjung instance as its own process (`node dist/main.js`), its logs parsed.
+ * It binds its ports itself (PORT=0, METRICS_PORT=0) and says which in its
+ * `listening` log line: ports picked here and bound later could collide.
+ */
 export class Instance {
   private proc: ChildProcess | null = null;
   readonly logs: Array<Record<string, any>> = [];
   exited: Promise<number | null> = Promise.resolve(null);
-  /** Port of its operations listener (/metrics, the detailed /readyz), chosen at start. */
+  /** Its HTTP and WebSocket port, known once started. */
+  port = 0;
+  /** Port of its operations listener (/metrics, the detailed /readyz), known once started. */
   opsPort = 0;
+  /** The last lines it wrote to stderr, for a start-up failure's message. */
+  private stderrTail: string[] = [];
 
-  constructor(
-    readonly port: number,
-    private readonly env: Record<string, string>,
-  ) {}
+  constructor(private readonly env: Record<string, string> = {}) {}
 
   /** Base URL of its operations listener. */
   get ops(): string {
     return `http://127.0.0.1:${this.opsPort}`;
   }
 
+  /** URL of its stream endpoint. */
+  get streamUrl(): string {
+    return `ws://127.0.0.1:${this.port}/v1/stream`;
+  }
+
   async start(): Promise<void> {
-    this.opsPort = this.env.METRICS_PORT ? Number(this.env.METRICS_PORT) : await freePort();
     const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, path.join(ROOT, 'dist', 'main.js')], {
       cwd: ROOT,
       env: {
         ...process.env,
-        PORT: String(this.port),
+        PORT: '0',
         HOST: '127.0.0.1',
         WORKERS: '1',
         LOG_LEVEL: 'info',
@@ -100,14 +111,19 @@ export class Instance {
         TRUSTED_PROXIES: '127.0.0.1',
         UPGRADES_PER_IP_PER_MINUTE: '100000',
         MAX_CONNECTIONS_PER_IP: '1000',
-        INSTANCE_ID: `test-${this.port}`,
-        METRICS_PORT: String(this.opsPort),
+        INSTANCE_ID: `test-${process.pid}-${++instances}`,
+        METRICS_PORT: '0',
         ...this.env,
       },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc = proc;
     this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+    readline.createInterface({ input: proc.stderr! }).on('line', (line) => {
+      process.stderr.write(`${line}\n`);
+      this.stderrTail.push(line);
+      if (this.stderrTail.length > 20) this.stderrTail.shift();
+    });
     readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
       try {
         this.logs.push(JSON.parse(line));
@@ -115,9 +131,20 @@ export class Instance {
         /* not a log line */
       }
     });
-    await waitFor(async () => exitedEarly(proc, 'the instance') || (await fetch(`http://127.0.0.1:${this.port}/readyz`).catch(() => null))?.status === 200, {
-      timeoutMs: 30_000,
-      intervalMs: 100,
+    const ready = await waitFor(
+      () => {
+        if (proc.exitCode !== null || proc.signalCode !== null) {
+          throw new Error(`the instance exited (${proc.exitCode ?? proc.signalCode}) before it was ready; its stderr ended:\n${this.stderrTail.join('\n')}`);
+        }
+        return this.logs.find((l) => l.event === 'listening');
+      },
+      { timeoutMs: 30_000, intervalMs: 50, what: 'the instance to be listening' },
+    );
+    this.port = ready.port;
+    this.opsPort = Number(new URL(ready.urls.dashboard).port);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${this.port}/readyz`).catch(() => null))?.status === 200, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
       what: `instance on ${this.port} to be ready`,
     });
   }
