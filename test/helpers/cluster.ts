@@ -249,6 +249,12 @@ export class ResumingClient {
     return this.received.reduce((m, r) => Math.max(m, r.resultId), 0);
   }
 
+  /** Frames sent after the last one a result received covers: what an instance that dies now holds unanswered. */
+  get sentPastResults(): number {
+    const covered = this.received.reduce((m, r) => Math.max(m, r.seqTo ?? -1), -1);
+    return this.sent - 1 - covered;
+  }
+
   /** Back after a close, on a resumed session, with a result made since (not one replayed from before). */
   get resumedWithNewResult(): boolean {
     const welcome = this.welcomes.at(-1);
