@@ -1,6 +1,7 @@
 import type { FrameMeta, OpenMeta } from '../ipc/codec.js';
 import type { FrameDoneBody, ResultBody } from '../ipc/messages.js';
 import { WorkerRequestError } from '../ipc/worker.js';
+import { IndexedHeap } from '../utils/indexed-heap.js';
 import type { Logger } from '../utils/logger.js';
 import { nowMs } from '../utils/timing.js';
 import type { FrameBudget, Holder } from './frame-budget.js';
@@ -114,6 +115,31 @@ interface Queue {
   lastTag: number;
   /** The session went away; its unit at a worker, if any, still gets answered. */
   closed: boolean;
+  /** When the queue was made: of items due alike, the older queue's goes first. */
+  order: number;
+  /** The lane the queue's next item waits in, and that item's place in it (see `ahead`); null when it has none. */
+  lane: Lane | null;
+  slot: number;
+  rank: number;
+  /** When the first frame of its first unit still to go to a worker arrived (Infinity: none): it is shed first when stale. */
+  oldestAt: number;
+}
+
+/** The queues whose next item goes to one worker (its unit is open there), or to any (`worker` null: its unit is not opened yet). */
+interface Lane {
+  worker: SchedulerWorker | null;
+  queues: IndexedHeap<Queue>;
+}
+
+/** The item a queue would send next: a frame (`f`), or else the close of its unit (opened first, when it is empty). */
+interface NextItem {
+  e: Entry;
+  f: FrameEntry | null;
+  tag: number;
+  /** The worker its unit is open at; null for a unit not opened yet. */
+  worker: SchedulerWorker | null;
+  slot: number;
+  rank: number;
 }
 
 const unsent = (e: Entry): FrameEntry[] => e.unit.frames.slice(e.at?.sent ?? 0);
@@ -121,6 +147,29 @@ const bytesOf = (frames: readonly FrameEntry[]) => frames.reduce((n, f) => n + f
 const imagesOf = (frames: readonly FrameEntry[]) => frames.map((f) => f.image);
 const retriable = (err: unknown) => err instanceof WorkerRequestError && err.failure === 'crash';
 const frameMeta = (f: FrameEntry): FrameMeta => ({ seq: f.seq, captureTs: f.captureTs, format: f.format, width: f.width, height: f.height });
+
+/**
+ * Whether queue `a`'s next item goes before `b`'s: the one due first. Each queue holds its item's period
+ * (`slot`: its due time ÷ the frame period) and `rank`.
+ *
+ * An item is due when a result will wait on it. A close and a frame of a
+ * complete unit are due at their tag; a frame of a unit still open only
+ * when its unit's last frame is expected (one frame period for each seq
+ * between them): done any time before, it delays no result. So the last
+ * frame of one session's unit goes before the second frame of another's,
+ * and a frame never waits behind work that no result waits on yet.
+ *
+ * Times within the same frame period count as equal, and then the lower
+ * rank goes first: a close, then the frame of the session whose last frame
+ * sent is oldest (then the older queue's). Of frames that arrive together
+ * (a class whose clients capture in step), one whose session's frames were
+ * shed goes before one whose session was just served; by arrival alone, the sessions whose
+ * messages happen to be read last would be the last served, and the first
+ * to go stale, every time.
+ */
+const ahead = (a: Queue, b: Queue): boolean => (a.slot !== b.slot ? a.slot < b.slot : a.rank !== b.rank ? a.rank < b.rank : a.order < b.order);
+/** Whether queue `a`'s first waiting frame arrived before `b`'s. */
+const older = (a: Queue, b: Queue): boolean => (a.oldestAt !== b.oldestAt ? a.oldestAt < b.oldestAt : a.order < b.order);
 
 /**
  * The one way from the sessions' frames to the workers, and the place of
@@ -135,7 +184,7 @@ const frameMeta = (f: FrameEntry): FrameMeta => ({ seq: f.seq, captureTs: f.capt
  *   the unit's state), and a session has one unit at a worker at a time:
  *   each unit starts from the context the previous one returned. Answers
  *   come back in the order the session's units were queued.
- * - A free worker takes what is due first over all sessions (`before`).
+ * - A free worker takes what is due first over all sessions (`ahead`).
  *   Each frame has a fair-queueing tag: its arrival time, but never less
  *   than one frame period after the tag of its session's previous frame, so
  *   a session that sends a burst (a whole unit at once, a backlog after a
@@ -165,6 +214,15 @@ export class Scheduler {
   private readonly openUnits = new Map<SchedulerWorker, number>();
   private readonly now: () => number;
   private readonly logger: Logger | null;
+  /**
+   * Each queue with an item to send, by where it goes: a lane per worker for units open there, and one
+   * (key null) for units not opened yet. Finding the item due first is then a look at each lane's head, not
+   * a pass over every session, which would run for every frame that arrives or finishes.
+   */
+  private readonly lanes = new Map<SchedulerWorker | null, Lane>();
+  /** The queues with a frame waiting, by when it arrived: the stale ones are shed before each frame goes. */
+  private readonly byAge = new IndexedHeap<Queue>(older);
+  private queuesMade = 0;
   private closed = false;
   private pumping = false;
   /** Frames shed since start, for the load monitor. */
@@ -192,7 +250,7 @@ export class Scheduler {
   enqueue(owner: UnitOwner, unit: Unit): void {
     let q = this.queues.get(owner);
     if (!q) {
-      q = { owner, entries: [], lastTag: this.idleTags.get(owner) ?? -Infinity, closed: false };
+      q = { owner, entries: [], lastTag: this.idleTags.get(owner) ?? -Infinity, closed: false, order: this.queuesMade++, lane: null, slot: 0, rank: 0, oldestAt: Infinity };
       this.queues.set(owner, q);
     }
     q.entries.push({ unit, attempts: 0, at: null, failure: null });
@@ -209,6 +267,7 @@ export class Scheduler {
       // being filled: only complete units with frames count.
       const over = () => this.waiting(q).filter((e) => e.unit.complete && e.unit.frames.length > 0).length > this.limits.sessionQueueUnits;
       while ((over() || this.waitingBytes(q) > this.limits.sessionQueueBytes) && this.shedOldest(q));
+      this.reindex(q);
     }
     this.pump();
   }
@@ -229,6 +288,7 @@ export class Scheduler {
     if (!q) return 0;
     this.queues.delete(owner);
     q.closed = true;
+    this.reindex(q);
     let frames = 0;
     const head = q.entries[0];
     const keep = head?.at ? head : null;
@@ -326,6 +386,7 @@ export class Scheduler {
     e.unit.counts.shed += n;
     this.shedTotal += n;
     q.owner.shed(e.unit, n);
+    this.reindex(q);
   }
 
   private shedOldest(q: Queue): boolean {
@@ -357,28 +418,6 @@ export class Scheduler {
     return w.ready && this.heldAt(w) < lookAhead(Math.max(w.frameMsAvg, w.closeMsAvg));
   }
 
-  /**
-   * Whether an item due in period `slotA` (its due time ÷ the frame period) with rank `rankA` goes
-   * before one due in `slotB` with `rankB`: the one due first.
-   *
-   * An item is due when a result will wait on it. A close and a frame of a
-   * complete unit are due at their tag; a frame of a unit still open only
-   * when its unit's last frame is expected (one frame period for each seq
-   * between them): done any time before, it delays no result. So the last
-   * frame of one session's unit goes before the second frame of another's,
-   * and a frame never waits behind work that no result waits on yet.
-   *
-   * Times within the same frame period count as equal, and then the lower
-   * rank goes first: a close, then the frame of the session whose last frame
-   * sent is oldest. Of frames that arrive together (a class whose clients
-   * capture in step), one whose session's frames were shed goes before one
-   * whose session was just served; by arrival alone, the sessions whose
-   * messages happen to be read last would be the last served, and the first
-   * to go stale, every time.
-   */
-  private before(slotA: number, rankA: number, slotB: number, rankB: number): boolean {
-    return slotA !== slotB ? slotA < slotB : rankA < rankB;
-  }
 
   /** When a result will wait on frame `f` of `unit`, tagged `tag`. */
   private due(unit: Unit, f: FrameEntry, tag: number): number {
@@ -426,54 +465,88 @@ export class Scheduler {
     }
   }
 
+  /** The item `q` would send next, wherever it goes; null when it has none now. */
+  private nextItem(q: Queue): NextItem | null {
+    const e = q.entries[0];
+    if (!e || e.failure) return null;
+    const { unit } = e;
+    let f: FrameEntry | null = null;
+    if (e.at) {
+      if (e.at.sent < unit.frames.length) f = unit.frames[e.at.sent];
+      else if (!unit.complete || e.at.closeSentAt !== null) return null;
+    } else if (unit.frames.length > 0) f = unit.frames[0];
+    else if (!unit.complete) return null;
+    // A close is due as soon as the unit is cut and its frames are sent: at its last frame's tag; an empty
+    // unit at its cut. Both go before the frames due in the same period.
+    const tag = f ? this.tag(q, f) : e.at ? q.lastTag : unit.createdAt;
+    const slot = Math.floor((f ? this.due(unit, f, tag) : tag) / this.limits.framePeriodMs);
+    return { e, f, tag, worker: e.at?.worker ?? null, slot, rank: f ? q.lastTag : -Infinity };
+  }
+
+  /** Put `q` in the lane of its next item, at that item's place (out of every lane when it has none), and by the age of its first waiting frame. */
+  private reindex(q: Queue): void {
+    const live = !q.closed && this.queues.get(q.owner) === q;
+    const head = q.entries[0];
+    q.oldestAt = live ? (head?.unit.frames[head.at?.sent ?? 0]?.receivedAt ?? Infinity) : Infinity;
+    if (q.oldestAt < Infinity) this.byAge.set(q);
+    else this.byAge.delete(q);
+    const next = live ? this.nextItem(q) : null;
+    let lane: Lane | null = null;
+    if (next) {
+      lane = this.lanes.get(next.worker) ?? null;
+      if (!lane) this.lanes.set(next.worker, (lane = { worker: next.worker, queues: new IndexedHeap(ahead) }));
+    }
+    const was = q.lane;
+    if (was && was !== lane) {
+      was.queues.delete(q);
+      // A worker that is gone takes no more items; its lane empties as its units fail, and goes with them.
+      if (was.queues.size === 0 && was.worker && !was.worker.ready) this.lanes.delete(was.worker);
+    }
+    q.lane = lane;
+    if (lane && next) {
+      q.slot = next.slot;
+      q.rank = next.rank;
+      lane.queues.set(q);
+    }
+  }
+
   /**
-   * Send the frame (or open the empty unit) due first; false when nothing can go now.
-   * It runs for every frame that arrives and every one a worker finishes, over every session: so it
-   * returns at once when no worker has room (`freeWorker` finds none), and allocates nothing per session.
+   * Send the frame (or open the empty unit) due first; false when nothing can go now. It runs for every frame
+   * that arrives and every one a worker finishes: it looks at the head of each lane with room, not at every
+   * session, and returns at once when no worker has room.
    */
   private dispatchOne(): boolean {
     const free = this.freeWorker();
     if (!free) return false;
     const now = this.now();
-    const period = this.limits.framePeriodMs;
-    let best: { q: Queue; e: Entry; tag: number; worker: SchedulerWorker } | null = null;
-    let bestSlot = Infinity;
-    let bestRank = Infinity;
-    for (const q of this.queues.values()) {
+    // Frames that waited too long are shed first, wherever they are: their units may then close sooner.
+    const staleBefore = now - this.limits.maxUnitAgeMs;
+    for (let q = this.byAge.peek(); q && q.oldestAt < staleBefore; q = this.byAge.peek()) {
+      const was = q.oldestAt;
       this.advance(q, now);
-      const e = q.entries[0];
-      if (!e || e.failure) continue;
-      const { unit } = e;
-      let f: FrameEntry | null = null;
-      let worker: SchedulerWorker;
-      if (e.at) {
-        worker = e.at.worker;
-        if (!this.hasRoom(worker)) continue;
-        if (e.at.sent < unit.frames.length) f = unit.frames[e.at.sent];
-        else if (!unit.complete || e.at.closeSentAt !== null) continue;
-      } else {
-        worker = free;
-        if (unit.frames.length > 0) f = unit.frames[0];
-        else if (!unit.complete) continue;
-      }
-      // A close is due as soon as the unit is cut and its frames are sent: at its last frame's tag; an empty
-      // unit at its cut. Both go before the frames due in the same period.
-      const tag = f ? this.tag(q, f) : e.at ? q.lastTag : unit.createdAt;
-      const slot = Math.floor((f ? this.due(unit, f, tag) : tag) / period);
-      const rank = f ? q.lastTag : -Infinity;
-      if (this.before(slot, rank, bestSlot, bestRank)) {
-        best = { q, e, tag, worker };
-        bestSlot = slot;
-        bestRank = rank;
-      }
+      this.reindex(q);
+      if (q.oldestAt === was && this.byAge.peek() === q) break; // nothing was stale after all: never spin
     }
-    if (!best) return false;
-    const { q, e, worker, tag } = best;
-    if (!e.at) this.openAt(q, e, worker);
-    const at = e.at!;
-    if (at.sent < e.unit.frames.length) this.sendFrame(q, e, at, tag);
-    else if (e.unit.complete) this.sendClose(q, e, at);
-    return true;
+    for (;;) {
+      let best: Queue | null = null;
+      for (const lane of this.lanes.values()) {
+        if (lane.worker !== null && !this.hasRoom(lane.worker)) continue;
+        const q = lane.queues.peek();
+        if (q && (!best || ahead(q, best))) best = q;
+      }
+      if (!best) return false;
+      // Settled before it goes: frames that went stale waiting are shed, which may change what it sends.
+      const { lane, slot, rank } = best;
+      this.advance(best, now);
+      if (best.lane !== lane || best.slot !== slot || best.rank !== rank) continue;
+      const next = this.nextItem(best)!;
+      const { e } = next;
+      if (!e.at) this.openAt(best, e, free);
+      const at = e.at!;
+      if (at.sent < e.unit.frames.length) this.sendFrame(best, e, at, next.tag);
+      else this.sendClose(best, e, at);
+      return true;
+    }
   }
 
   private openAt(q: Queue, e: Entry, worker: SchedulerWorker): void {
@@ -487,6 +560,7 @@ export class Scheduler {
     }
     e.at = { worker, stream, sent: 0, closeSentAt: null, lastSentAt: this.now(), lastWaitMs: 0, tagBefore: q.lastTag };
     this.openUnits.set(worker, (this.openUnits.get(worker) ?? 0) + 1);
+    this.reindex(q);
   }
 
   private sendFrame(q: Queue, e: Entry, at: Attempt, tag: number): void {
@@ -495,6 +569,7 @@ export class Scheduler {
     q.lastTag = tag;
     at.lastSentAt = now;
     at.lastWaitMs = now - f.receivedAt;
+    this.reindex(q);
     const done = this.hold(at.worker);
     at.stream
       .frame(frameMeta(f), f.image)
@@ -524,6 +599,7 @@ export class Scheduler {
   private sendClose(q: Queue, e: Entry, at: Attempt): void {
     const closeSentAt = this.now();
     at.closeSentAt = closeSentAt;
+    this.reindex(q);
     const done = this.hold(at.worker);
     at.stream
       .close(e.unit.closesWindow)
@@ -551,6 +627,7 @@ export class Scheduler {
     e.at = null;
     if (retriable(error) && e.attempts < ATTEMPTS_AFTER_CRASH && !this.closed && !q.closed) q.lastTag = at.tagBefore;
     else e.failure = { error };
+    this.reindex(q);
     this.advance(q);
     this.pump();
   }
@@ -567,6 +644,7 @@ export class Scheduler {
     q.entries.shift();
     if (e.at) this.ended(e.at);
     e.at = null;
+    this.reindex(q);
     // Whatever throws on the way to the session is a server bug: it costs this unit, never the process.
     try {
       q.owner.answered(e.unit, answer);
