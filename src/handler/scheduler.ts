@@ -143,7 +143,6 @@ interface NextItem {
 }
 
 const unsent = (e: Entry): FrameEntry[] => e.unit.frames.slice(e.at?.sent ?? 0);
-const bytesOf = (frames: readonly FrameEntry[]) => frames.reduce((n, f) => n + f.image.length, 0);
 const imagesOf = (frames: readonly FrameEntry[]) => frames.map((f) => f.image);
 const retriable = (err: unknown) => err instanceof WorkerRequestError && err.failure === 'crash';
 const frameMeta = (f: FrameEntry): FrameMeta => ({ seq: f.seq, captureTs: f.captureTs, format: f.format, width: f.width, height: f.height });
@@ -265,8 +264,7 @@ export class Scheduler {
       this.advance(q);
       // An empty unit stays in the queue for its place in the result cadence, and the open one is still
       // being filled: only complete units with frames count.
-      const over = () => this.waiting(q).filter((e) => e.unit.complete && e.unit.frames.length > 0).length > this.limits.sessionQueueUnits;
-      while ((over() || this.waitingBytes(q) > this.limits.sessionQueueBytes) && this.shedOldest(q));
+      while ((this.waitingUnits(q) > this.limits.sessionQueueUnits || this.waitingBytes(q) > this.limits.sessionQueueBytes) && this.shedOldest(q));
       this.reindex(q);
     }
     this.pump();
@@ -356,18 +354,23 @@ export class Scheduler {
     this.closed = true;
   }
 
-  /** Entries not at a worker. */
-  private waiting(q: Queue): Entry[] {
-    return q.entries.filter((e) => !e.at && !e.failure);
+
+  /** Complete units of `q` with frames, not at a worker: what its queue limit counts. */
+  private waitingUnits(q: Queue): number {
+    let n = 0;
+    for (const e of q.entries) if (!e.at && !e.failure && e.unit.complete && e.unit.frames.length > 0) n++;
+    return n;
   }
 
-  /** Frames of `q` that will still go to a worker. */
-  private waitingFrames(q: Queue): FrameEntry[] {
-    return q.entries.flatMap((e) => (e.failure ? [] : unsent(e)));
-  }
-
+  /** Bytes of the frames of `q` that will still go to a worker. Counted, not collected: it runs for every frame. */
   private waitingBytes(q: Queue): number {
-    return bytesOf(this.waitingFrames(q));
+    let bytes = 0;
+    for (const e of q.entries) {
+      if (e.failure) continue;
+      const frames = e.unit.frames;
+      for (let i = e.at?.sent ?? 0; i < frames.length; i++) bytes += frames[i].image.length;
+    }
+    return bytes;
   }
 
   private forgetIfDone(q: Queue): void {
@@ -390,7 +393,7 @@ export class Scheduler {
   }
 
   private shedOldest(q: Queue): boolean {
-    const oldest = this.waiting(q).find((e) => e.unit.frames.length > 0);
+    const oldest = q.entries.find((e) => !e.at && !e.failure && e.unit.frames.length > 0);
     if (!oldest) return false;
     this.shed(q, oldest, 0);
     return true;
