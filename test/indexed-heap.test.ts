@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../bench/src/phases.js';
 import { IndexedHeap } from '../src/utils/indexed-heap.js';
 
 interface Item {
@@ -7,18 +8,6 @@ interface Item {
 }
 
 const byKeyThenId = (a: Item, b: Item) => (a.key !== b.key ? a.key < b.key : a.id < b.id);
-
-/** A small deterministic generator (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('IndexedHeap', () => {
   it('gives the least item first, and the next after it is deleted', () => {
@@ -62,7 +51,7 @@ describe('IndexedHeap', () => {
 
   it('agrees with a sorted list over random adds, key changes and deletes', () => {
     for (const seed of [1, 2, 3, 4, 5]) {
-      const rnd = random(seed);
+      const rnd = seededRandom(seed);
       const heap = new IndexedHeap(byKeyThenId);
       const held = new Set<Item>();
       let nextId = 0;
