@@ -5,6 +5,7 @@ import type { Unit } from '../src/handler/unit-builder.js';
 import { WorkerRequestError } from '../src/ipc/worker.js';
 import { answerUnit, fakeClock, FakeWorkers, settle, type FakeUnit, type FakeWorker } from './helpers/fake-workers.js';
 import { owner, unit, type RecordingOwner } from './helpers/units.js';
+import { seededRandom } from '../bench/src/phases.js';
 
 const LIMITS: SchedulerLimits = { sessionQueueUnits: 100, sessionQueueBytes: 1024 ** 3, maxUnitAgeMs: 3000, framePeriodMs: 200, batchFrames: 5 };
 
@@ -737,4 +738,83 @@ describe('what the load monitor reads', () => {
     feed(owner('a'), 1);
     expect(pool.pendingCount).toBe(0);
   });
+});
+
+describe('random traces', () => {
+  /**
+   * Sessions stream frames into units of 5 while workers work, fail and crash, sessions go away and the
+   * clock moves; then every open unit is cut and the workers finish. Every unit of a session still there
+   * must then be answered, once and in order, with each of its frames either in the answer or counted
+   * shed, every byte freed, and nothing left queued: a session the scheduler lost track of would stay
+   * queued forever.
+   */
+  for (const [seed, sessions, maxUnitAgeMs] of [
+    [1, 3, 3000],
+    [2, 20, 3000],
+    [3, 40, 400],
+    [4, 80, 1000],
+    [5, 80, 1e9],
+  ] as const) {
+    it(`seed ${seed}: ${sessions} sessions, frames stale after ${maxUnitAgeMs} ms`, async () => {
+      const { scheduler, budget, clock, openUnit, arrive, cut, pool, w } = setup(2, { sessionQueueUnits: 3, maxUnitAgeMs });
+      w[0].frameMsAvg = AHEAD_2;
+      w[1].frameMsAvg = AHEAD_4;
+      const rnd = seededRandom(seed);
+      const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)];
+      interface Stream {
+        o: RecordingOwner;
+        open: Unit | null;
+        next: number;
+        /** Frames added to each unit queued, by its seqFrom. */
+        units: Map<number, number>;
+      }
+      const newStream = (i: number): Stream => ({ o: owner(`s${i}`), open: null, next: 0, units: new Map() });
+      let streams = Array.from({ length: sessions }, (_, i) => newStream(i));
+      const gone: Stream[] = [];
+      for (let step = 0; step < 3000; step++) {
+        const r = rnd();
+        if (r < 0.3) {
+          clock.advance(Math.floor(rnd() * 60));
+        } else if (r < 0.65) {
+          const s = pick(streams);
+          s.open ??= openUnit(s.o, s.next);
+          s.units.set(s.open.seqFrom, (s.units.get(s.open.seqFrom) ?? 0) + 1);
+          arrive(s.o, s.open, [s.next++]);
+          if (s.next % 5 === 0) {
+            cut(s.o, s.open);
+            s.open = null;
+          }
+        } else if (r < 0.97) {
+          const worker = pick(w);
+          if (worker.ops.length > 0) {
+            if (rnd() < 0.02) worker.fail('model');
+            else worker.step();
+          }
+          await settle();
+        } else if (r < 0.975) {
+          const worker = pick(w);
+          worker.crash();
+          await settle();
+          pool.ready(worker);
+        } else if (r < 0.98) {
+          const i = Math.floor(rnd() * streams.length);
+          scheduler.remove(streams[i].o);
+          gone.push(streams[i]);
+          streams = streams.map((s, k) => (k === i ? newStream(sessions + gone.length) : s));
+        }
+      }
+      for (const s of streams) if (s.open) cut(s.o, s.open);
+      await drain(w);
+
+      expect(streams.reduce((n, s) => n + s.o.answers.length, 0)).toBeGreaterThan(sessions);
+      for (const s of streams) {
+        expect(s.o.answers.map((a) => a.seqFrom), s.o.id).toEqual([...s.units.keys()]);
+        for (const a of s.o.answers) expect(a.frames + (s.o.shedFrames.get(a.seqFrom) ?? 0), `${s.o.id} ${a.seqFrom}`).toBe(s.units.get(a.seqFrom));
+        expect(scheduler.idle(s.o), s.o.id).toBe(true);
+      }
+      for (const s of gone) expect(s.o.answers.map((a) => a.seqFrom)).toEqual([...s.units.keys()].slice(0, s.o.answers.length));
+      expect(budget.used).toBe(0);
+      expect(pool.pendingCount).toBe(0);
+    });
+  }
 });
