@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
+import { WatchedChild, type Exit } from './child-process.js';
 import { ROOT } from './frames.js';
 import type { BenchTarget } from './server-process.js';
 
@@ -23,22 +24,19 @@ export interface ReferenceOptions {
 }
 
 export class ReferenceServer implements BenchTarget {
-  readonly stderr: string[] = [];
-  exited: { code: number | null; signal: string | null } | null = null;
-  private readonly exitPromise: Promise<void>;
+  private readonly process: WatchedChild;
   private port = 0;
 
   private constructor(private readonly child: ChildProcess) {
-    this.exitPromise = new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        this.exited = { code, signal };
-        resolve();
-      }),
-    );
-    readline.createInterface({ input: child.stderr! }).on('line', (line) => {
-      this.stderr.push(line);
-      if (this.stderr.length > 1000) this.stderr.shift();
-    });
+    this.process = new WatchedChild(child);
+  }
+
+  get exited(): Exit | null {
+    return this.process.exited;
+  }
+
+  get stderr(): string[] {
+    return this.process.stderr;
   }
 
   get pid(): number {
@@ -99,11 +97,7 @@ export class ReferenceServer implements BenchTarget {
     return this.stderr.length > 0 ? { stderr: this.stderr.length } : {};
   }
 
-  async stop(graceMs = 5000): Promise<void> {
-    if (this.exited) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    await this.exitPromise;
-    clearTimeout(timer);
+  stop(graceMs = 5000): Promise<void> {
+    return this.process.stop(graceMs);
   }
 }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
+import { WatchedChild, type Exit } from './child-process.js';
 import { SERVER_NODE_FLAGS } from '../../dist/node-flags.js';
 import { ROOT } from './frames.js';
 
@@ -80,7 +81,7 @@ function cmdline(pid: number): string {
 export interface BenchTarget {
   readonly url: string;
   readonly pid: number;
-  readonly exited: { code: number | null; signal: string | null } | null;
+  readonly exited: Exit | null;
   /** Processes that do the analysis besides `pid`. */
   workerPids(): number[];
   /** Prometheus text, or null when there is none. */
@@ -93,21 +94,14 @@ export interface BenchTarget {
 export class ServerUnderTest implements BenchTarget {
   /** Log lines (all at warn or above), parsed. */
   readonly logs: Array<Record<string, any>> = [];
-  readonly stderr: string[] = [];
-  exited: { code: number | null; signal: string | null } | null = null;
-  private readonly exitPromise: Promise<void>;
+  private readonly process: WatchedChild;
 
   private constructor(
     private readonly child: ChildProcess,
     readonly port: number,
     readonly opsPort: number,
   ) {
-    this.exitPromise = new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        this.exited = { code, signal };
-        resolve();
-      }),
-    );
+    this.process = new WatchedChild(child);
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
         this.logs.push(JSON.parse(line));
@@ -116,10 +110,14 @@ export class ServerUnderTest implements BenchTarget {
       }
       if (this.logs.length > 10_000) this.logs.splice(0, 5_000);
     });
-    readline.createInterface({ input: child.stderr! }).on('line', (line) => {
-      this.stderr.push(line);
-      if (this.stderr.length > 1000) this.stderr.shift();
-    });
+  }
+
+  get exited(): Exit | null {
+    return this.process.exited;
+  }
+
+  get stderr(): string[] {
+    return this.process.stderr;
   }
 
   get pid(): number {
@@ -202,11 +200,7 @@ export class ServerUnderTest implements BenchTarget {
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`. */
-  async stop(graceMs = 15_000): Promise<void> {
-    if (this.exited) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    await this.exitPromise;
-    clearTimeout(timer);
+  stop(graceMs = 15_000): Promise<void> {
+    return this.process.stop(graceMs);
   }
 }
