@@ -38,6 +38,8 @@ Capacity search:
   --percentile 50|95|99 latency percentile held to the target              [95]
   --max-shed F          largest shed (or throttled) fraction that holds     [0.01]
   --start N  --max-sessions N  --growth X  --resolution F                  [auto, 3000, 1.5, 0.05]
+  --max-others P        a step that fails while other processes take more than P % of a
+                        core did not measure the service: it runs once more   [5]
 
 Server:
   --workers W           worker processes                                    [CPU count]
@@ -136,6 +138,9 @@ export function parseArgs(argv: string[]): { options: RunOptions; json: string |
         break;
       case '--resolution':
         o.resolution = num(a, next());
+        break;
+      case '--max-others':
+        o.maxOthersPercent = num(a, next());
         break;
       case '--workers':
         o.workers = num(a, next());

@@ -122,6 +122,8 @@ export interface StepReport {
   /** Whether the step held: p95 (or the chosen percentile) within target, shedding within bound, nothing broken. */
   held: boolean;
   reasons: string[];
+  /** find-capacity: the step failed while other processes took the CPU, and was run again (the next step of the same N). */
+  disturbed: boolean;
 }
 
 export interface Criteria {
@@ -367,6 +369,7 @@ export function buildStepReport(i: StepInputs): StepReport {
     costs: null,
     held: false,
     reasons: [],
+    disturbed: false,
   };
   report.reasons = verdict(report, i.criteria);
   report.held = report.reasons.length === 0;
@@ -438,8 +441,9 @@ const ratio = (a: number | null | undefined, b: number | null | undefined) =>
 /** Latency ratios, service ÷ reference, for every N both ran. */
 export function referenceRatios(service: StepReport[], reference: StepReport[]): ReferenceRatios[] {
   return service.flatMap((s) => {
-    const r = reference.find((x) => x.sessions === s.sessions);
-    if (!r) return [];
+    // A disturbed step was run again: its second run stands for its N.
+    const r = reference.find((x) => x.sessions === s.sessions && !x.disturbed);
+    if (!r || s.disturbed) return [];
     return [{ sessions: s.sessions, p50: ratio(s.latencyMs?.p50, r.latencyMs?.p50), p95: ratio(s.latencyMs?.p95, r.latencyMs?.p95), p99: ratio(s.latencyMs?.p99, r.latencyMs?.p99) }];
   });
 }

@@ -25,6 +25,7 @@ import {
   type IdleReport,
   type StepReport,
 } from './report.js';
+import { searchCapacity } from './capacity-search.js';
 import { FULL_SPREAD_S } from './phases.js';
 import { ReferenceServer } from './reference-process.js';
 import { ServerUnderTest, type BenchTarget } from './server-process.js';
@@ -60,6 +61,8 @@ export interface RunOptions {
   growth: number;
   /** find-capacity stops when the gap between held and failed N is within this fraction. */
   resolution: number;
+  /** find-capacity runs a failed step again when other processes took more than this % of a core during it. */
+  maxOthersPercent: number;
   obeyThrottle: boolean;
   /** Seed of the sessions' phases in the unit period. */
   seed: number;
@@ -95,6 +98,7 @@ export const DEFAULTS: RunOptions = {
   maxSessions: 3000,
   growth: 1.5,
   resolution: 0.05,
+  maxOthersPercent: 5,
   obeyThrottle: true,
   seed: 1,
   phaseSpreadS: FULL_SPREAD_S,
@@ -183,7 +187,7 @@ export class Bench {
       if (alone !== null) s.costs = frameCosts(s, alone);
     }
     if (report.capacity) {
-      const best = report.steps.find((s) => s.sessions === report.capacity!.sessions)!;
+      const best = report.steps.find((s) => s.sessions === report.capacity!.sessions && s.held)!;
       report.capacity.efficiency = efficiency(best, stepRawFps(best, report));
       report.capacity.serverToModel = best.costs?.serverToModel ?? null;
     }
@@ -209,37 +213,11 @@ export class Bench {
 
   /** Raise N from `start` while steps hold, then bisect: the largest N that held against `target`. */
   private async findCapacity(target: Target, start: number): Promise<{ steps: StepReport[]; capacity: BenchReport['capacity'] }> {
-    const o = this.o;
-    let n = start;
-    let held = 0;
-    let failed = Infinity;
-    const steps: StepReport[] = [];
-    const tried = new Map<number, StepReport>();
-    for (;;) {
-      const step = tried.get(n) ?? (target === 'service' ? await this.step(n) : await this.loadStep(n, target));
-      if (!tried.has(n)) steps.push(step);
-      tried.set(n, step);
-      if (step.held) held = Math.max(held, n);
-      else failed = Math.min(failed, n);
-      let next: number;
-      if (failed === Infinity) {
-        next = Math.ceil(n * o.growth);
-        if (next > o.maxSessions) break;
-      } else if (held === 0) {
-        if (n <= 1) break;
-        next = Math.max(1, Math.floor(n / o.growth));
-      } else {
-        if (held >= failed || failed - held <= Math.max(1, Math.ceil(held * o.resolution))) break;
-        next = Math.round((held + failed) / 2);
-      }
-      if (tried.has(next)) break;
-      n = next;
-    }
-    const best = held > 0 ? tried.get(held)! : null;
-    steps.sort((x, y) => x.sessions - y.sessions);
+    const run = (n: number) => (target === 'service' ? this.step(n) : this.loadStep(n, target));
+    const { steps, best } = await searchCapacity(run, start, this.o, this.log);
     return {
       steps,
-      capacity: best ? { sessions: held, analysedPerSecond: best.window.analysedPerSecond, efficiency: null, serverToModel: null } : null,
+      capacity: best ? { sessions: best.sessions, analysedPerSecond: best.window.analysedPerSecond, efficiency: null, serverToModel: null } : null,
     };
   }
 

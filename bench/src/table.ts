@@ -59,7 +59,7 @@ export function formatReport(r: BenchReport): string {
       s.workers.map((w) => f(w.cpuPercent)).join('/') || '–',
       s.workers.map((w) => f(w.rssMaxMB)).join('/') || '–',
       f(s.generator?.cpuPercent),
-      s.held ? 'held' : 'NO',
+      s.held ? 'held' : s.disturbed ? 'again' : 'NO',
     ]);
     out.push('');
     out.push(
@@ -73,6 +73,7 @@ export function formatReport(r: BenchReport): string {
       if (s.lifetimeS !== null) notes.push(`${s.opened} sessions opened and closed, ${s.sessions} at a time, each for ${s.lifetimeS} s`);
       if (!s.arithmetic.ok) notes.push(`ARITHMETIC: ${s.arithmetic.problems.join('; ')}`);
       if (s.reasons.length > 0) notes.push(s.reasons.join(', '));
+      if (s.disturbed) notes.push(`other processes took ${s.othersCpuPercent} % of a core: run again`);
       if (Object.keys(s.errors).length > 0) notes.push(`errors ${JSON.stringify(s.errors)}`);
       if (Object.keys(s.frames.droppedByReason).length > 0) notes.push(`dropped ${JSON.stringify(s.frames.droppedByReason)}`);
       if (s.throttledSessions > 0) {
@@ -116,7 +117,7 @@ export function formatReport(r: BenchReport): string {
     out.push('');
     out.push(
       `capacity: ${r.capacity.sessions} sessions at ${5} fps within p${r.criteria.percentile} ≤ ${r.criteria.targetMs} ms and ≤ ${r.criteria.maxShedFraction * 100}% shed · ${r.capacity.analysedPerSecond} analysed frames/s` +
-        (r.capacity.efficiency !== null ? ` · efficiency ${r.capacity.efficiency} of the raw ${stepRawFps(r.steps.find((s) => s.sessions === r.capacity!.sessions)!, r)} frames/s` : '') +
+        (r.capacity.efficiency !== null ? ` · efficiency ${r.capacity.efficiency} of the raw ${stepRawFps(r.steps.find((s) => s.sessions === r.capacity!.sessions && s.held)!, r)} frames/s` : '') +
         (r.capacity.serverToModel !== null ? ` · server CPU ${r.capacity.serverToModel} of the model's per frame` : ''),
     );
   } else if (r.mode === 'capacity') {
