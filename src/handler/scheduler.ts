@@ -162,9 +162,9 @@ const frameMeta = (f: FrameEntry): FrameMeta => ({ seq: f.seq, captureTs: f.capt
  * rank goes first: a close, then the frame of the session whose last frame
  * sent is oldest (then the older queue's). Of frames that arrive together
  * (a class whose clients capture in step), one whose session's frames were
- * shed goes before one whose session was just served; by arrival alone, the sessions whose
- * messages happen to be read last would be the last served, and the first
- * to go stale, every time.
+ * shed goes before one whose session was just served; by arrival alone,
+ * the sessions whose messages happen to be read last would be the last
+ * served, and the first to go stale, every time.
  */
 const ahead = (a: Queue, b: Queue): boolean => (a.slot !== b.slot ? a.slot < b.slot : a.rank !== b.rank ? a.rank < b.rank : a.order < b.order);
 /** Whether queue `a`'s first waiting frame arrived before `b`'s. */
@@ -354,7 +354,6 @@ export class Scheduler {
     this.closed = true;
   }
 
-
   /** Complete units of `q` with frames, not at a worker: what its queue limit counts. */
   private waitingUnits(q: Queue): number {
     let n = 0;
@@ -420,7 +419,6 @@ export class Scheduler {
   private hasRoom(w: SchedulerWorker): boolean {
     return w.ready && this.heldAt(w) < lookAhead(Math.max(w.frameMsAvg, w.closeMsAvg));
   }
-
 
   /** When a result will wait on frame `f` of `unit`, tagged `tag`. */
   private due(unit: Unit, f: FrameEntry, tag: number): number {
