@@ -529,6 +529,32 @@ describe('shedding', () => {
     expect([w[0].units.length, a.opens.length, budget.used]).toEqual([1, 1, 0]);
   });
 
+  it("answers a next unit the queue limit emptied as soon as the unit before it is answered, while others' frames wait", async () => {
+    const { clock, feed, w } = setup(1, { sessionQueueUnits: 1 });
+    const a = owner('a');
+    const b = owner('b');
+    feed(a, 1);
+    feed(b, 3);
+    clock.advance(1000);
+    // a's second unit is shed whole when its third comes: it closes no window, so it needs no worker.
+    feed(a, 2, 5);
+    expect(a.shedFrames.get(5)).toBe(5);
+    for (;;) {
+      await settle();
+      const op = w[0].step();
+      if (op.kind === 'close' && op.unit.meta.session === 'a') break;
+    }
+    await settle();
+    // Answered with the unit before it, though b's frames, due before it, still wait for the worker: a's
+    // third unit must not wait behind them for the empty one's turn.
+    expect(answered(a)).toEqual([
+      [0, 5, 'result'],
+      [5, 0, 'skipped'],
+    ]);
+    expect(w[0].ops.length).toBe(1);
+    expect(b.answers.length).toBeLessThan(3);
+  });
+
   it('sends a stale unit that closes a window to a worker empty, so the window closes', async () => {
     const { clock, feed, w } = setup(1, { maxUnitAgeMs: 3000 });
     const a = owner('a');

@@ -264,7 +264,10 @@ export class Scheduler {
       this.advance(q);
       // An empty unit stays in the queue for its place in the result cadence, and the open one is still
       // being filled: only complete units with frames count.
-      while ((this.waitingUnits(q) > this.limits.sessionQueueUnits || this.waitingBytes(q) > this.limits.sessionQueueBytes) && this.shedOldest(q));
+      let shed = false;
+      while ((this.waitingUnits(q) > this.limits.sessionQueueUnits || this.waitingBytes(q) > this.limits.sessionQueueBytes) && this.shedOldest(q)) shed = true;
+      // A first unit the limits emptied may need no worker now.
+      if (shed) this.advance(q);
       this.reindex(q);
     }
     this.pump();
@@ -319,6 +322,7 @@ export class Scheduler {
       let victim: Queue | null = null;
       for (const q of this.queues.values()) if (this.waitingBytes(q) > 0 && (!victim || q.owner.heldBytes > victim.owner.heldBytes)) victim = q;
       if (!victim || victim.owner.heldBytes <= share || !this.shedOldest(victim)) return false;
+      this.advance(victim);
     }
     return true;
   }
@@ -655,6 +659,9 @@ export class Scheduler {
     // The worker has read these frames (or the unit is given up): nothing refers to them now.
     this.budget.free(q.owner, imagesOf(e.unit.frames));
     this.forgetIfDone(q);
+    // The next unit may need no worker (all its frames shed, or failed for good): it is answered now, not
+    // once it is the item due first, which would hold the session's later units behind the others' frames.
+    if (q.entries.length > 0) this.advance(q);
     this.pump();
   }
 }
