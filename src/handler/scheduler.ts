@@ -532,26 +532,22 @@ export class Scheduler {
       this.reindex(q);
       if (q.oldestAt === was && this.byAge.peek() === q) break; // nothing was stale after all: never spin
     }
-    for (;;) {
-      let best: Queue | null = null;
-      for (const lane of this.lanes.values()) {
-        if (lane.worker !== null && !this.hasRoom(lane.worker)) continue;
-        const q = lane.queues.peek();
-        if (q && (!best || ahead(q, best))) best = q;
-      }
-      if (!best) return false;
-      // Settled before it goes: frames that went stale waiting are shed, which may change what it sends.
-      const { lane, slot, rank } = best;
-      this.advance(best, now);
-      if (best.lane !== lane || best.slot !== slot || best.rank !== rank) continue;
-      const next = this.nextItem(best)!;
-      const { e } = next;
-      if (!e.at) this.openAt(best, e, free);
-      const at = e.at!;
-      if (at.sent < e.unit.frames.length) this.sendFrame(best, e, at, next.tag);
-      else this.sendClose(best, e, at);
-      return true;
+    // Every queue is in the lane of its next item, at that item's place, and no stale frame is left, and a
+    // unit that needs no worker is answered as soon as it is first: the head of a lane is what goes.
+    let best: Queue | null = null;
+    for (const lane of this.lanes.values()) {
+      if (lane.worker !== null && !this.hasRoom(lane.worker)) continue;
+      const q = lane.queues.peek();
+      if (q && (!best || ahead(q, best))) best = q;
     }
+    if (!best) return false;
+    const next = this.nextItem(best)!;
+    const { e } = next;
+    if (!e.at) this.openAt(best, e, free);
+    const at = e.at!;
+    if (at.sent < e.unit.frames.length) this.sendFrame(best, e, at, next.tag);
+    else this.sendClose(best, e, at);
+    return true;
   }
 
   private openAt(q: Queue, e: Entry, worker: SchedulerWorker): void {
