@@ -6,6 +6,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import WebSocket from 'ws';
 import { encodeFrame, FORMAT_JPEG } from '../../src/handler/frame-header.js';
+import { freePorts } from '../../bench/src/server-process.js';
 import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
 import { TEST_DIR, BRIGHTNESS_MODEL } from './app.js';
 import { waitFor } from './wait.js';
@@ -15,16 +16,7 @@ const ROOT = path.resolve(TEST_DIR, '..');
 let instances = 0;
 
 /** A free TCP port on loopback. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export const freePort = async (): Promise<number> => (await freePorts(1))[0];
 
 const portOpen = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -36,9 +28,12 @@ const portOpen = (port: number) =>
     s.once('error', () => resolve(false));
   });
 
-/** Throws when a process that should be serving has exited: waiting on would only time out. */
-function exitedEarly(proc: ChildProcess, name: string): false {
-  if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${name} exited (${proc.exitCode ?? proc.signalCode}) before it was ready`);
+/** Throws when a process that should be serving has exited: waiting on would only time out. `stderr`: its last lines, if kept. */
+function exitedEarly(proc: ChildProcess, name: string, stderr?: string[]): false {
+  if (proc.exitCode !== null || proc.signalCode !== null) {
+    const tail = stderr ? `; its stderr ended:\n${stderr.join('\n')}` : '';
+    throw new Error(`${name} exited (${proc.exitCode ?? proc.signalCode}) before it was ready${tail}`);
+  }
   return false;
 }
 
@@ -131,15 +126,11 @@ export class Instance {
         /* not a log line */
       }
     });
-    const ready = await waitFor(
-      () => {
-        if (proc.exitCode !== null || proc.signalCode !== null) {
-          throw new Error(`the instance exited (${proc.exitCode ?? proc.signalCode}) before it was ready; its stderr ended:\n${this.stderrTail.join('\n')}`);
-        }
-        return this.logs.find((l) => l.event === 'listening');
-      },
-      { timeoutMs: 30_000, intervalMs: 50, what: 'the instance to be listening' },
-    );
+    const ready = await waitFor(() => exitedEarly(proc, 'the instance', this.stderrTail) || this.logs.find((l) => l.event === 'listening'), {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      what: 'the instance to be listening',
+    });
     this.port = ready.port;
     this.opsPort = Number(new URL(ready.urls.dashboard).port);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${this.port}/readyz`).catch(() => null))?.status === 200, {
