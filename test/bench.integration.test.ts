@@ -6,7 +6,9 @@ import { TickGate, type SessionOutcome } from '../bench/src/load-generator.js';
 import { alignedAfter, seededRandom } from '../bench/src/phases.js';
 import { accountSession, checkArithmetic, frameCosts, rawCpuMsPerFrame, sumAccounting, type StepReport } from '../bench/src/report.js';
 import type { RawResult } from '../bench/src/raw-throughput.js';
+import { loadFrames, loadMovingFrames } from '../bench/src/frames.js';
 import { DEFAULTS, runBench, writeOutputs } from '../bench/src/runner.js';
+import { inspectJpeg } from '../src/handler/jpeg.js';
 
 /** A session as the generator records it, for the arithmetic alone. */
 function outcome(sent: number, summary: Record<string, any> | null, analysedInResults: number, shedInResults: number): SessionOutcome {
@@ -121,6 +123,20 @@ describe('bench smoke run', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it('renders the moving faces: 640×480 JPEGs, each frame moved from the one before', () => {
+    const moving = loadMovingFrames();
+    expect(moving.length).toBeGreaterThanOrEqual(10);
+    for (const [i, frame] of moving.entries()) {
+      expect(inspectJpeg(frame, { maxWidth: 1920, maxHeight: 1920 })).toEqual({ ok: true, width: 640, height: 480 });
+      // Not one capture over and over, as the still face's are.
+      expect(frame.equals(moving[(i + 1) % moving.length])).toBe(false);
+    }
+    const still = loadFrames();
+    const spread = (frames: Buffer[]) => Math.max(...frames.map((f) => f.length)) - Math.min(...frames.map((f) => f.length));
+    // The still captures differ by sensor noise alone; the swaying head moves the whole picture.
+    expect(spread(moving)).toBeGreaterThan(spread(still));
+  }, 60_000);
 
   it('replaces sessions that reach their lifetime and accounts for every one of them', async () => {
     const report = await runBench({

@@ -28,6 +28,10 @@ Timing:
   --phase-spread S      draw the phases within the first S seconds of the unit period:
                         1 as students who start when they like, 0.2 as a class
                         that starts together                                [1]
+  --faces still|moving  what the cameras show: the five captures of a student sitting
+                        still (the default model reuses the face's location on up to
+                        2 frames of 3), or a head swaying from frame to frame (the
+                        mesh runs on every frame)                          [still]
   --settle S            seconds between the ramp and the measurement       [2]
   --raw-seconds S       seconds of raw model throughput (0: skip)           [10]
   --raw-each-step       measure it between steps too: each step's efficiency and
@@ -165,6 +169,12 @@ export function parseArgs(argv: string[]): { options: RunOptions; json: string |
         o.phaseSpreadS = num(a, next());
         if (!(o.phaseSpreadS > 0 && o.phaseSpreadS <= 1)) throw new Error('--phase-spread is above 0 and at most 1 (seconds, the unit period)');
         break;
+      case '--faces': {
+        const faces = next();
+        if (faces !== 'still' && faces !== 'moving') throw new Error('--faces is still or moving');
+        o.faces = faces;
+        break;
+      }
       case '--reference':
         o.reference = true;
         break;
@@ -188,6 +198,7 @@ export function parseArgs(argv: string[]): { options: RunOptions; json: string |
     const mode =
       (o.idle !== null ? `idle${o.idle}` : o.findCapacity ? 'capacity' : `n${o.sessions.join('-')}`) +
       (o.phaseSpreadS !== DEFAULTS.phaseSpreadS ? `-spread${o.phaseSpreadS}` : '') +
+      (o.faces !== DEFAULTS.faces ? `-${o.faces}` : '') +
       (o.reference ? '-reference' : '');
     json = path.join(ROOT, 'bench-results', `${stamp}-${o.model}-${mode}.json`);
   }

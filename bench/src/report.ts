@@ -406,6 +406,8 @@ export interface BenchReport {
   mode: 'fixed' | 'capacity' | 'idle';
   /** When the sessions' units begin: uniform over the first `spreadS` seconds of the unit period, drawn from `seed`. */
   phases: { seed: number; spreadS: number };
+  /** What the sessions' cameras showed (older reports: the still face). */
+  faces?: 'still' | 'moving';
   criteria: Criteria;
   raw: RawResult | null;
   /** The same measured again after the steps: the machine's speed can drift during a run (shared hosts). */

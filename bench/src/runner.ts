@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadFrames, ROOT } from './frames.js';
+import { facesFrames, ROOT, type Faces } from './frames.js';
 import { BenchSession, frameMessages, runLoad, StepRecorder } from './load-generator.js';
 import { ProcessSampler } from './process-sampler.js';
 import { measureRawThroughput, type RawResult } from './raw-throughput.js';
@@ -68,6 +68,8 @@ export interface RunOptions {
   seed: number;
   /** Phases are uniform over the first this many seconds of the unit period (1: all of it; 0.2: a class starting together). */
   phaseSpreadS: number;
+  /** What the sessions' cameras show: the still face's five captures, or a head swaying. */
+  faces: Faces;
   /** Run every step against the single-process reference server as well. */
   reference: boolean;
   /** Wrap the model to report its time per unit (for the added latency). */
@@ -102,6 +104,7 @@ export const DEFAULTS: RunOptions = {
   obeyThrottle: true,
   seed: 1,
   phaseSpreadS: FULL_SPREAD_S,
+  faces: 'still',
   reference: false,
   modelTiming: true,
   serverEnv: {},
@@ -121,7 +124,7 @@ export function modelSettings(o: Pick<RunOptions, 'model' | 'modelTiming'>): { s
 }
 
 export class Bench {
-  private readonly images = loadFrames();
+  private readonly images: Buffer[];
   private readonly log: (msg: string) => void;
   private readonly model: ReturnType<typeof modelSettings>;
   /** The latest raw run, which stands before the next step. */
@@ -130,6 +133,7 @@ export class Bench {
   constructor(private readonly o: RunOptions) {
     this.log = o.quiet ? () => {} : (msg) => process.stderr.write(`[bench] ${msg}\n`);
     this.model = modelSettings(o);
+    this.images = facesFrames(o.faces);
   }
 
   async run(): Promise<BenchReport> {
@@ -152,6 +156,7 @@ export class Bench {
       workers: o.workers,
       mode: o.idle !== null ? 'idle' : o.findCapacity ? 'capacity' : 'fixed',
       phases: { seed: o.seed, spreadS: o.phaseSpreadS },
+      faces: o.faces,
       criteria: o.criteria,
       raw: null,
       rawAfter: null,

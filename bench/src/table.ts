@@ -18,6 +18,7 @@ export function formatReport(r: BenchReport): string {
     out.push(
       `phases: uniform over the first ${r.phases.spreadS} s of the unit period (seed ${r.phases.seed})` +
         (r.phases.spreadS < 1 ? ': sessions start together, as a class does' : ': sessions start whenever they like') +
+        (r.faces === 'moving' ? ' · faces moving (the mesh runs on every frame)' : ' · faces still (the five face*.jpg captures)') +
         " · latency = result arrival − scheduled send of the unit's last frame" +
         (r.reference ? ` · each step also against the reference server (${r.reference.server})` : ''),
     );
