@@ -232,7 +232,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const opsHost = /^(0\.0\.0\.0|::)$/.test(config.METRICS_HOST) ? 'localhost' : config.METRICS_HOST.includes(':') ? `[${config.METRICS_HOST}]` : config.METRICS_HOST;
   const urls = { demo: `http://localhost:${port}/`, dashboard: `http://${opsHost}:${opsPort}/dashboard` };
   logger.info(
-    { event: 'listening', port, host: config.HOST, workers: pool.size, model: config.MODEL, urls },
+    { event: 'listening', port, opsPort, host: config.HOST, workers: pool.size, model: config.MODEL, urls },
     `jipjung ready: demo page ${urls.demo} · dashboard ${urls.dashboard}`,
   );
 

@@ -103,7 +103,7 @@ describe('service ÷ reference', () => {
   });
 
   it('divides the capacities when both held some N', () => {
-    const cap = (sessions: number) => ({ sessions, analysedPerSecond: 0, efficiency: null, serverToModel: null });
+    const cap = (sessions: number) => ({ sessions, analysedPerSecond: 0, efficiency: null, serverToModel: null, rawFramesPerSecond: null });
     const reference = (c: BenchReport['capacity']) => ({ server: '', steps: [], capacity: c });
     expect(capacityRatio({ capacity: cap(70), reference: reference(cap(28)) })).toBe(2.5);
     expect(capacityRatio({ capacity: cap(70), reference: reference(null) })).toBeNull();

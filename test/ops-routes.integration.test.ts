@@ -63,6 +63,7 @@ describe('without METRICS_TOKEN', () => {
   it('the dashboard URL of the start-up line answers', async () => {
     const listening = t.logs.find((l) => l.event === 'listening');
     expect(listening?.urls.dashboard).toBe(`http://127.0.0.1:${t.app.opsPort}/dashboard`);
+    expect(listening?.opsPort).toBe(t.app.opsPort);
     expect((await fetch(listening!.urls.dashboard)).status).toBe(200);
   });
 });

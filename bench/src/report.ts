@@ -414,7 +414,7 @@ export interface BenchReport {
   rawAfter: RawResult | null;
   steps: StepReport[];
   /** find-capacity: the largest N that held, and its step. */
-  capacity: { sessions: number; analysedPerSecond: number; efficiency: number | null; serverToModel: number | null } | null;
+  capacity: { sessions: number; analysedPerSecond: number; efficiency: number | null; serverToModel: number | null; rawFramesPerSecond: number | null } | null;
   /** With --reference: the same steps against the single-process reference server (null without). */
   reference: ReferenceRun | null;
   idle: IdleReport | null;

@@ -193,7 +193,8 @@ export class Bench {
     }
     if (report.capacity) {
       const best = report.steps.find((s) => s.sessions === report.capacity!.sessions && s.held)!;
-      report.capacity.efficiency = efficiency(best, stepRawFps(best, report));
+      report.capacity.rawFramesPerSecond = stepRawFps(best, report);
+      report.capacity.efficiency = efficiency(best, report.capacity.rawFramesPerSecond);
       report.capacity.serverToModel = best.costs?.serverToModel ?? null;
     }
     return report;
@@ -222,7 +223,7 @@ export class Bench {
     const { steps, best } = await searchCapacity(run, start, this.o, this.log);
     return {
       steps,
-      capacity: best ? { sessions: best.sessions, analysedPerSecond: best.window.analysedPerSecond, efficiency: null, serverToModel: null } : null,
+      capacity: best ? { sessions: best.sessions, analysedPerSecond: best.window.analysedPerSecond, efficiency: null, serverToModel: null, rawFramesPerSecond: null } : null,
     };
   }
 

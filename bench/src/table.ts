@@ -118,7 +118,7 @@ export function formatReport(r: BenchReport): string {
     out.push('');
     out.push(
       `capacity: ${r.capacity.sessions} sessions at ${5} fps within p${r.criteria.percentile} ≤ ${r.criteria.targetMs} ms and ≤ ${r.criteria.maxShedFraction * 100}% shed · ${r.capacity.analysedPerSecond} analysed frames/s` +
-        (r.capacity.efficiency !== null ? ` · efficiency ${r.capacity.efficiency} of the raw ${stepRawFps(r.steps.find((s) => s.sessions === r.capacity!.sessions && s.held)!, r)} frames/s` : '') +
+        (r.capacity.efficiency !== null ? ` · efficiency ${r.capacity.efficiency} of the raw ${r.capacity.rawFramesPerSecond} frames/s` : '') +
         (r.capacity.serverToModel !== null ? ` · server CPU ${r.capacity.serverToModel} of the model's per frame` : ''),
     );
   } else if (r.mode === 'capacity') {

@@ -132,7 +132,7 @@ export class Instance {
       what: 'the instance to be listening',
     });
     this.port = ready.port;
-    this.opsPort = Number(new URL(ready.urls.dashboard).port);
+    this.opsPort = ready.opsPort;
     await waitFor(async () => (await fetch(`http://127.0.0.1:${this.port}/readyz`).catch(() => null))?.status === 200, {
       timeoutMs: 10_000,
       intervalMs: 50,
