@@ -4,6 +4,7 @@
  * memory, and whether the step held the latency target.
  */
 import { counterIncrease, histogramQuantile, parseExposition } from '../../dist/utils/prometheus.js';
+import type { Faces } from './frames.js';
 import type { LatencySummary } from './histogram.js';
 import type { LoadResult, SessionOutcome, UnitCounts } from './load-generator.js';
 import type { ProcessUsage, Usage } from './process-sampler.js';
@@ -407,7 +408,7 @@ export interface BenchReport {
   /** When the sessions' units begin: uniform over the first `spreadS` seconds of the unit period, drawn from `seed`. */
   phases: { seed: number; spreadS: number };
   /** What the sessions' cameras showed (older reports: the still face). */
-  faces?: 'still' | 'moving';
+  faces?: Faces;
   criteria: Criteria;
   raw: RawResult | null;
   /** The same measured again after the steps: the machine's speed can drift during a run (shared hosts). */

@@ -29,7 +29,7 @@ What the TFJS format needs care with:
   ``x > 0 ? x : a * x``, the same as ONNX ``PRelu``.
 
 The graph is then rewritten by ``opencv_cpu.tune`` (the same results through
-OpenCV's faster kernels) unless ``convert(..., tuned=False)``.
+OpenCV's faster kernels).
 
 Usage: ``python -m convert.tfjs_onnx MODEL.json OUT.onnx`` (the weight shards
 are read from beside MODEL.json, as the manifest names them).
@@ -448,14 +448,14 @@ class _Converter:
 
 
 def convert(model_json: Union[dict, str, bytes], weights: Union[bytes, Mapping[str, bytes]],
-            outputs: list[str] | None = None, tuned: bool = True) -> onnx.ModelProto:
+            outputs: list[str] | None = None) -> onnx.ModelProto:
     """ONNX model of a TFJS graph model.
 
     ``model_json`` is the parsed model.json (or its text); ``weights`` the
     shard bytes (concatenated, or by manifest path). ``outputs`` keeps only
     the named outputs (signature keys, or TF node names) and what they need.
-    ``tuned`` applies opencv_cpu's rewrites (same results, OpenCV's faster
-    kernels); without them the graph maps the TFJS one node for node."""
+    The graph is then rewritten by ``opencv_cpu.tune``: the same results
+    through OpenCV's faster kernels."""
     model = json.loads(model_json) if isinstance(model_json, (str, bytes)) else model_json
     if model.get("format") not in (None, "graph-model"):
         raise UnsupportedOpError(f"format {model.get('format')!r} is not a TFJS graph model")
@@ -466,7 +466,7 @@ def convert(model_json: Union[dict, str, bytes], weights: Union[bytes, Mapping[s
         model = conv.build(outputs)
     finally:
         sys.setrecursionlimit(limit)
-    return opencv_cpu.tune(model) if tuned else model
+    return opencv_cpu.tune(model)
 
 
 def convert_file(json_path: str, outputs: list[str] | None = None) -> onnx.ModelProto:

@@ -330,7 +330,7 @@ export class Scheduler {
   /** Units with frames waiting for a worker, over all sessions. */
   queuedUnits(): number {
     let n = 0;
-    for (const q of this.queues.values()) for (const e of q.entries) if (!e.failure && unsent(e).length > 0) n++;
+    for (const q of this.queues.values()) for (const e of q.entries) if (!e.failure && (e.at?.sent ?? 0) < e.unit.frames.length) n++;
     return n;
   }
 
@@ -338,7 +338,7 @@ export class Scheduler {
    * How long the frame furthest behind has waited for a worker since it was
    * due, in ms: since it arrived, for a frame of a complete unit; since its
    * unit's last frame was expected, for a frame of a unit still open (see
-   * `before`). A frame that no result waits on yet is not late.
+   * `ahead`). A frame that no result waits on yet is not late.
    */
   oldestWaitMs(now = this.now()): number {
     let oldest = now;
