@@ -35,7 +35,9 @@ Per frame
      checked, else one crop pass confirms it (``_seen_upright``). A still
      face (its 16x16 thumbnail differs from the one taken where the network
      last placed it by at most ``stillDifference``) reuses that location for
-     up to ``stillReuse`` frames in a row. When nobody has been in view for
+     up to ``stillReuse`` frames in a row; so does a face that only drifted
+     or tilted within the image (``stillAlign``, motion.py), its location
+     and mesh moved with it. When nobody has been in view for
      ``absentScanAfterSeconds`` (2 s), the whole frame is scanned only every
      ``absentScanSeconds`` (0.4 s), and candidates that failed verification
      are remembered (``rejectMemorySeconds``) in the context's ``scan`` entry.
@@ -85,7 +87,7 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from . import mesh_pose, temporal
+from . import mesh_pose, motion, temporal
 from .blazeface import LEFT_EYE, RIGHT_EYE, SHORT_RANGE, BlazeFace, Detection
 from .eyes import eye_openness
 from .facemesh import DEFAULT_FACEMESH, DEFAULT_IRIS, FaceMesh, Iris, eye_opening, eye_roi, face_roi, mesh_roi
@@ -140,6 +142,20 @@ DEFAULTS: dict[str, Any] = {
     # are measured on every frame all the same. 0 disables it.
     "stillReuse": 2,
     "stillDifference": 0.08,
+    # A face that only moved within the image plane (drifted, tilted) is
+    # still when its region, aligned by that move (motion.py), differs from
+    # the reference by at most stillAlignedDifference: its box, keypoints and
+    # mesh are moved with it, and the pose is read from the moved mesh. The
+    # alignment absorbs part of any change, so this bound is tighter than
+    # stillDifference: on the test scenes a head drifting 2.6 px and tilting
+    # 0.8 deg a frame leaves 0.03-0.035, one turning 4 deg or nodding 3 deg a
+    # frame 0.07 or more, sensor noise alone 0.01. False: only an unmoved
+    # region counts as still.
+    "stillAlign": True,
+    "stillAlignedDifference": 0.05,
+    # A location is kept for reuse only once the pose read from it has
+    # settled: it moved by at most this from the previous frame's.
+    "stillSettledDegrees": 2.0,
     # Once nobody has been in view for absentScanAfterSeconds, the whole
     # frame is scanned at least every absentScanSeconds (a returning student
     # is found within this time), not on every frame: at 5 fps, 0.4 s =
@@ -277,15 +293,17 @@ def _valid_scan(raw: Any) -> dict[str, Any]:
     return out
 
 
-def _thumbnail(grey: np.ndarray, box: tuple) -> np.ndarray | None:
-    """The box's region of ``grey`` area-averaged to 16x16 (float32), or
-    None when the box is too small or outside the image."""
-    h, w = grey.shape[:2]
-    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
-    x1, y1 = min(w, int(math.ceil(box[0] + box[2]))), min(h, int(math.ceil(box[1] + box[3])))
-    if x1 - x0 < 8 or y1 - y0 < 8:
-        return None
-    return cv2.resize(grey[y0:y1, x0:x1], (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32)
+def _moved(face: Detection, by: np.ndarray) -> Detection:
+    """``face`` moved by a 2x3 image motion (motion.py): its box's centre,
+    keypoints and mesh; the box keeps its size."""
+    x, y, w, h = face.box
+    (cx, cy), = motion.move_points(np.array([face.center]), by)
+    box = (float(cx - w / 2), float(cy - h / 2), w, h)
+    keypoints = motion.move_points(face.keypoints, by)
+    if not isinstance(face, Face):
+        return Detection(face.score, box, keypoints)
+    mesh = None if face.mesh is None else motion.move_points(face.mesh, by)
+    return Face(face.score, box, keypoints, mesh, face.inverted)
 
 
 def _r(x: float | None, nd: int = 1) -> float | None:
@@ -296,7 +314,7 @@ class ConcentrationModel(Model):
     """BlazeFace + FaceMesh head pose; see the module docstring."""
 
     name = "facemesh-pose"
-    version = "0.4.2"
+    version = "0.4.3"
 
     def __init__(self) -> None:
         self.options: dict[str, Any] = dict(DEFAULTS)
@@ -418,45 +436,63 @@ class ConcentrationModel(Model):
 
     def _still_face(self, grey: np.ndarray | None, still: dict[str, Any] | None, seq: int) -> Detection | None:
         """The face the network located on the previous frames, when its
-        region of ``grey`` has not changed since (see ``stillReuse``)."""
+        region of ``grey`` has not changed since (see ``stillReuse``), moved
+        with its region when that only moved within the image plane
+        (``stillAlign``)."""
         o = self.options
         if grey is None or not still or still["seq"] != seq - 1 or still["reused"] >= o["stillReuse"]:
             return None
-        sig = _thumbnail(grey, still["face"].box)
-        if sig is None:
+        face = still["face"]
+        taken = motion.face_patch(grey, face.box)
+        if taken is None:
             return None
-        ref = still["sig"]
-        change = float(np.mean(np.abs(sig - ref))) / max(float(ref.std()), 4.0)
-        if change > o["stillDifference"]:
-            return None
+        patch, reference = taken[0], still["thumb"]
+        moved = None
+        if motion.difference(reference, motion.thumbnail(patch)) > o["stillDifference"]:
+            found = motion.in_plane_motion(still["patch"], patch) if o["stillAlign"] else None
+            if found is None or motion.difference(
+                    reference, motion.thumbnail(found[1])) > o["stillAlignedDifference"]:
+                return None
+            moved = motion.image_motion(found[0], still["toPatch"])
         still["reused"] += 1
         still["seq"] = seq
-        return still["face"]
+        return face if moved is None else _moved(face, moved)
 
     def _remember_still(
         self, grey: np.ndarray | None, still: dict[str, Any] | None, face: Detection, seq: int,
-        prior: Detection,
+        prior: Detection, last_pose: list[float] | None = None,
     ) -> None:
         """Keep the network's fresh result for ``face`` as the reference of
         _still_face, or forget the reference. Only a converged location is
         kept: each crop pass re-centres on the previous box, so a face found
         a frame or two ago is still being placed more precisely, and reusing
-        that location would keep its error."""
+        that location would keep its error. So is the mesh's reading: after
+        a turn its crop follows the head over a few frames, and the pose read
+        moves by several degrees a frame until it settles (``last_pose``,
+        the previous frame's yaw and pitch, against stillSettledDegrees)."""
         if still is None:
             return
-        sig = None
+        taken = None
         (px, py), (fx, fy) = prior.center, face.center
         size = max(prior.box[2], prior.box[3])
         converged = (
             math.hypot(fx - px, fy - py) <= 0.03 * size
             and abs(max(face.box[2], face.box[3]) / size - 1.0) <= 0.03
         )
+        if converged and last_pose is not None and isinstance(face, Face) and face.mesh is not None:
+            pose = face.pose()
+            if pose["yaw"] is None:
+                converged = False
+            else:
+                moved = max(abs(pose["yaw"] - last_pose[0]), abs(pose["pitch"] - last_pose[1]))
+                converged = moved <= self.options["stillSettledDegrees"]
         if grey is not None and converged and face.score >= self.options["trackScore"]:
-            sig = _thumbnail(grey, face.box)
-        if sig is None:
+            taken = motion.face_patch(grey, face.box)
+        if taken is None:
             still.clear()
         else:
-            still.update(face=face, sig=sig, reused=0, seq=seq)
+            patch, to_patch = taken
+            still.update(face=face, patch=patch, toPatch=to_patch, thumb=motion.thumbnail(patch), reused=0, seq=seq)
 
     def _find_faces(
         self, image: np.ndarray, seq: int, track: dict[str, Any] | None,
@@ -503,7 +539,7 @@ class ConcentrationModel(Model):
                     if r.score < o["trackScore"]:
                         r = None
                 if r is not None:
-                    self._remember_still(grey, still, r, seq, prior)
+                    self._remember_still(grey, still, r, seq, prior, track.get("pose"))
                 elif still:
                     still.clear()
             if r is not None:
