@@ -6,7 +6,7 @@ import { TickGate, type SessionOutcome } from '../bench/src/load-generator.js';
 import { alignedAfter, seededRandom } from '../bench/src/phases.js';
 import { accountSession, checkArithmetic, frameCosts, rawCpuMsPerFrame, sumAccounting, type StepReport } from '../bench/src/report.js';
 import type { RawResult } from '../bench/src/raw-throughput.js';
-import { loadFrames, loadMovingFrames } from '../bench/src/frames.js';
+import { loadFrames, loadRenderedFrames } from '../bench/src/frames.js';
 import { DEFAULTS, runBench, writeOutputs } from '../bench/src/runner.js';
 import { inspectJpeg } from '../src/handler/jpeg.js';
 
@@ -124,18 +124,22 @@ describe('bench smoke run', () => {
     }
   }, 120_000);
 
-  it('renders the moving faces: 640×480 JPEGs, each frame moved from the one before', () => {
-    const moving = loadMovingFrames();
-    expect(moving.length).toBeGreaterThanOrEqual(10);
-    for (const [i, frame] of moving.entries()) {
+  it.each(['moving', 'turning'] as const)('renders the %s faces: 640×480 JPEGs, each frame moved from the one before', (scene) => {
+    const rendered = loadRenderedFrames(scene);
+    expect(rendered.length).toBeGreaterThanOrEqual(10);
+    for (const [i, frame] of rendered.entries()) {
       expect(inspectJpeg(frame, { maxWidth: 1920, maxHeight: 1920 })).toEqual({ ok: true, width: 640, height: 480 });
       // Not one capture over and over, as the still face's are.
-      expect(frame.equals(moving[(i + 1) % moving.length])).toBe(false);
+      expect(frame.equals(rendered[(i + 1) % rendered.length])).toBe(false);
     }
-    const still = loadFrames();
-    const spread = (frames: Buffer[]) => Math.max(...frames.map((f) => f.length)) - Math.min(...frames.map((f) => f.length));
-    // The still captures differ by sensor noise alone; the swaying head moves the whole picture.
-    expect(spread(moving)).toBeGreaterThan(spread(still));
+    if (scene === 'moving') {
+      const still = loadFrames();
+      const spread = (frames: Buffer[]) => Math.max(...frames.map((f) => f.length)) - Math.min(...frames.map((f) => f.length));
+      // The still captures differ by sensor noise alone; the swaying head moves the whole picture.
+      expect(spread(rendered)).toBeGreaterThan(spread(still));
+    }
+    // What the model does with each scene (mesh on 2 frames of 5, or on every
+    // one) is checked in model/tests/test_speed_paths.py.
   }, 60_000);
 
   it('replaces sessions that reach their lifetime and accounts for every one of them', async () => {

@@ -2,7 +2,7 @@
  * `npm run bench -- [options]`: see `--help`.
  */
 import path from 'node:path';
-import { ROOT } from './frames.js';
+import { FACES, ROOT, type Faces } from './frames.js';
 import { formatReport } from './table.js';
 import { DEFAULTS, runBench, writeOutputs, type RunOptions } from './runner.js';
 
@@ -28,10 +28,13 @@ Timing:
   --phase-spread S      draw the phases within the first S seconds of the unit period:
                         1 as students who start when they like, 0.2 as a class
                         that starts together                                [1]
-  --faces still|moving  what the cameras show: the five captures of a student sitting
+  --faces still|moving|turning
+                        what the cameras show: the five captures of a student sitting
                         still (the default model reuses the face's location on up to
-                        2 frames of 3), or a head swaying from frame to frame (the
-                        mesh runs on every frame)                          [still]
+                        2 frames of 3), a head swaying in the image from frame to
+                        frame (followed without the mesh on 3 frames of 5), or a
+                        head turning 4 degrees a frame (the mesh runs on every
+                        frame)                                             [still]
   --settle S            seconds between the ramp and the measurement       [2]
   --raw-seconds S       seconds of raw model throughput (0: skip)           [10]
   --raw-each-step       measure it between steps too: each step's efficiency and
@@ -171,8 +174,8 @@ export function parseArgs(argv: string[]): { options: RunOptions; json: string |
         break;
       case '--faces': {
         const faces = next();
-        if (faces !== 'still' && faces !== 'moving') throw new Error('--faces is still or moving');
-        o.faces = faces;
+        if (!(FACES as readonly string[]).includes(faces)) throw new Error(`--faces is one of ${FACES.join(', ')}`);
+        o.faces = faces as Faces;
         break;
       }
       case '--reference':

@@ -1,5 +1,12 @@
 /** The report as a table for the terminal. Pure. */
+import type { Faces } from './frames.js';
 import { capacityRatio, efficiency, referenceRatios, stepRawFps, type BenchReport, type StepReport } from './report.js';
+
+const FACES_SHOWN: Record<Faces, string> = {
+  still: ' · faces still (the five face*.jpg captures)',
+  moving: ' · faces moving (a head swaying in the image: mostly followed without the mesh)',
+  turning: ' · faces turning (4° of yaw a frame: the mesh runs on every frame)',
+};
 
 function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
@@ -18,7 +25,7 @@ export function formatReport(r: BenchReport): string {
     out.push(
       `phases: uniform over the first ${r.phases.spreadS} s of the unit period (seed ${r.phases.seed})` +
         (r.phases.spreadS < 1 ? ': sessions start together, as a class does' : ': sessions start whenever they like') +
-        (r.faces === 'moving' ? ' · faces moving (the mesh runs on every frame)' : ' · faces still (the five face*.jpg captures)') +
+        FACES_SHOWN[r.faces ?? 'still'] +
         " · latency = result arrival − scheduled send of the unit's last frame" +
         (r.reference ? ` · each step also against the reference server (${r.reference.server})` : ''),
     );

@@ -2,11 +2,13 @@
 
     node scripts/python.mjs -m eval.speed [--runs 7] [--frames 200] [--options '{...}'] [--json]
 
-Three scenes: ``face`` (test/fixtures/frames/face*.jpg: one student
+Four scenes: ``face`` (test/fixtures/frames/face*.jpg: one student
 sitting still, the same photo under fresh sensor noise), ``moving`` (the
-astronaut photo swaying 2.6 px and 0.8 degrees from one frame to the next,
-so the network locates the face on every frame) and ``empty`` (empty*.jpg:
-nobody in view). Each scene is a session of
+astronaut photo swaying 2.6 px and 0.8 degrees from one frame to the next:
+the model follows such a move in the image without the mesh on 3 frames in
+5), ``turning`` (the astronaut's head turning to and fro by 4 degrees of
+yaw a frame, re-posed by eval/repose.py, so the network locates the face on
+every frame) and ``empty`` (empty*.jpg: nobody in view). Each scene is a session of
 ``--frames`` frames cycling through its fixture files, analysed in units of
 5 with the context carried (JSON round trip, as the server carries it),
 the way the worker runs it: JPEG bytes in, decode, quality, detection,
@@ -32,7 +34,7 @@ from jipjung_model.default_model import ConcentrationModel
 from jipjung_model.interface import FORMAT_JPEG, Frame, Unit
 
 FRAMES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "frames"))
-SCENES = {"face": "face*.jpg", "moving": None, "empty": "empty*.jpg"}
+SCENES = {"face": "face*.jpg", "moving": None, "turning": None, "empty": "empty*.jpg"}
 BATCH, FPS = 5, 5
 
 
@@ -45,9 +47,27 @@ def moving_frames() -> list[bytes]:
     return [canvas("astronaut", dx=0.004 * k, angle=0.8 * k, seed=i) for i, k in enumerate(steps)]
 
 
-def scene_frames(pattern: str | None) -> list[bytes]:
-    if pattern is None:
-        return moving_frames()
+def turning_frames() -> list[bytes]:
+    """A head turning to and fro between 16 degrees to either side, 4
+    degrees of yaw from one frame to the next: 16 frames. Each view costs
+    ~0.05 s to render."""
+    from eval import repose
+    from tests.frames import canvas, photo
+
+    render = repose.renderer(photo("astronaut"))
+    steps = [*range(-4, 4), *range(4, -4, -1)]
+    return [canvas(render(4.0 * k, 0.0), seed=i) for i, k in enumerate(steps)]
+
+
+RENDERED = {"moving": moving_frames, "turning": turning_frames}
+
+
+def scene_frames(scene: str) -> list[bytes]:
+    """A scene's frames: rendered (RENDERED) or the fixture files SCENES names."""
+    if scene in RENDERED:
+        return RENDERED[scene]()
+    pattern = SCENES[scene]
+    assert pattern is not None
     out = []
     for path in sorted(glob.glob(os.path.join(FRAMES, pattern))):
         with open(path, "rb") as f:
@@ -81,8 +101,8 @@ def measure(options: dict, runs: int, n_frames: int) -> dict:
     model = ConcentrationModel()
     model.load(options)
     out: dict[str, Any] = {}
-    for scene, pattern in SCENES.items():
-        files = scene_frames(pattern)
+    for scene in SCENES:
+        files = scene_frames(scene)
         times = [run_session(model, files, n_frames) * 1000 for _ in range(runs)]
         out[scene] = {"medianMs": round(statistics.median(times), 2), "minMs": round(min(times), 2),
                       "runsMs": [round(t, 2) for t in times]}

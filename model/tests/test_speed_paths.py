@@ -208,6 +208,18 @@ class StillFaceTest(unittest.TestCase):
             m._remember_still(grey, still, student, 1, prior, last)
             self.assertEqual(bool(still), kept, last)
 
+    def test_speed_scenes_moving_reused_turning_not(self):
+        # The bench's and eval.speed's rendered scenes do what their names say.
+        from eval.speed import RENDERED
+        counts = {}
+        for scene, make in RENDERED.items():
+            frames = make()
+            _, fresh_counts, _ = self.run_with(frames, stillReuse=0)
+            _, reused_counts, _ = self.run_with(frames)
+            counts[scene] = (sum(reused_counts), sum(fresh_counts))
+        self.assertLessEqual(counts["moving"][0], 0.6 * counts["moving"][1], counts)
+        self.assertEqual(counts["turning"][0], counts["turning"][1], counts)
+
     def test_turning_or_nodding_head_located_on_every_frame(self):
         # A head turning 4 degrees or nodding 3 degrees a frame, as the eval's
         # re-posed views turn it (repose.py), changes in a way no move in the
