@@ -100,13 +100,24 @@ function tail(file, n) {
 
 export const mtime = (p) => (fs.existsSync(p) ? fs.statSync(p).mtimeMs : 0);
 
-export function newestUnder(dir) {
+export function newestUnder(dir, suffix = '') {
   let newest = 0;
+  if (!fs.existsSync(dir)) return newest;
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestUnder(full) : mtime(full));
+    if (entry.isDirectory()) newest = Math.max(newest, newestUnder(full, suffix));
+    else if (entry.name.endsWith(suffix)) newest = Math.max(newest, mtime(full));
   }
   return newest;
+}
+
+/**
+ * Whether tsc's output under `outDir` is older than its inputs. Judged by the
+ * emitted .js files, not tsc's .tsbuildinfo: a type check with --noEmit
+ * rewrites the build info without emitting anything.
+ */
+export function stale(outDir, inputs) {
+  return newestUnder(outDir, '.js') < Math.max(...inputs.map((p) => (fs.existsSync(p) && fs.statSync(p).isDirectory() ? newestUnder(p) : mtime(p))));
 }
 
 const isRoot = () => process.getuid?.() === 0;
@@ -167,8 +178,7 @@ function ensureNodeModules(steps) {
 }
 
 function ensureBuild(steps) {
-  const out = path.join(root, 'dist', '.tsbuildinfo');
-  if (mtime(out) >= newestUnder(path.join(root, 'src')) && mtime(out) >= mtime(path.join(root, 'tsconfig.json'))) return 'up to date';
+  if (!stale(path.join(root, 'dist'), [path.join(root, 'src'), path.join(root, 'tsconfig.json')])) return 'up to date';
   steps.exec(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { retry: 'npm run build' });
   return 'built';
 }
