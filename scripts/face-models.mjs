@@ -31,7 +31,7 @@ export const CONVERSIONS = {
   facemesh: ['output_mesh', 'output_faceflag'],
   iris: null,
 };
-const CONVERTER = ['model/convert/__init__.py', 'model/convert/tfjs_onnx.py', 'model/convert/opencv_cpu.py'];
+const CONVERTER = ['model/convert/__init__.py', 'model/convert/graph.py', 'model/convert/tfjs_onnx.py', 'model/convert/opencv_cpu.py'];
 const STAMP = 'stamp.json';
 
 export const assetsDir = (root) => path.join(root, 'model', 'jipjung_model', 'assets', 'facemesh');

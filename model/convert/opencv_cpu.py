@@ -32,6 +32,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
+from .graph import GraphBuilder
+
 # Output columns from which OpenCV 4.6's depthwise kernel is vectorised
 # (measured: 128 channels, 12 rows, 17 columns 0.45 ms, 18 columns 0.07 ms).
 MIN_DEPTHWISE_WIDTH = 18
@@ -51,21 +53,14 @@ def _shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
     return out
 
 
-class _Rewriter:
+class _Rewriter(GraphBuilder):
+    """Copies the graph's nodes, emitting rewritten ones in place of some."""
+
     def __init__(self, model: onnx.ModelProto):
+        super().__init__()
         self.model = model
         self.shapes = _shapes(model)
         self.inits = {i.name: i for i in model.graph.initializer}
-        self.new_inits: list[onnx.TensorProto] = []
-        self.nodes: list[onnx.NodeProto] = []
-
-    def init(self, name: str, value: np.ndarray) -> str:
-        self.new_inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def emit(self, op: str, inputs: list[str], output: str, **attrs) -> str:
-        self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
-        return output
 
     def conv(self, node: onnx.NodeProto) -> bool:
         """Emit ``node`` rewritten and return True, or return False to keep it."""
@@ -120,10 +115,10 @@ class _Rewriter:
         for node in g.node:
             if node.op_type == "Conv" and self.conv(node):
                 continue
-            self.nodes.append(node)
-        used = {i for n in self.nodes for i in n.input}
-        inits = [i for i in [*g.initializer, *self.new_inits] if i.name in used]
-        graph = helper.make_graph(self.nodes, g.name, list(g.input), list(g.output), inits)
+            self.onnx_nodes.append(node)
+        used = {i for n in self.onnx_nodes for i in n.input}
+        inits = [i for i in [*g.initializer, *self.initializers] if i.name in used]
+        graph = helper.make_graph(self.onnx_nodes, g.name, list(g.input), list(g.output), inits)
         tuned = helper.make_model(graph, opset_imports=list(self.model.opset_import),
                                   producer_name=self.model.producer_name)
         onnx.checker.check_model(tuned)

@@ -46,9 +46,10 @@ from typing import Mapping, Union
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from . import opencv_cpu
+from .graph import GraphBuilder
 
 # Pad-11 (pads as an input) is what OpenCV 4.6's importer reads; nothing here
 # needs a newer operator set.
@@ -158,13 +159,12 @@ class _Tensor:
         self.name, self.shape, self.nchw = name, shape, nchw
 
 
-class _Converter:
+class _Converter(GraphBuilder):
     def __init__(self, model: dict, weights: dict[str, np.ndarray]):
+        super().__init__()
         topo = model["modelTopology"]
         self.nodes = {n["name"]: n for n in topo["node"]}
         self.weights = weights
-        self.onnx_nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
         self.inputs: list[onnx.ValueInfoProto] = []
         self.done: dict[str, _Tensor] = {}
         self.model = model
@@ -178,14 +178,6 @@ class _Converter:
         if name not in self.weights:
             raise ValueError(f"constant {name} has no weight in the manifest")
         return self.weights[name]
-
-    def init(self, name: str, value: np.ndarray) -> str:
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def emit(self, op: str, inputs: list[str], output: str, **attrs) -> str:
-        self.onnx_nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
-        return output
 
     def to_nhwc(self, t: _Tensor) -> str:
         """The ONNX name of ``t`` laid out as TF has it."""
