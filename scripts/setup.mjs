@@ -112,13 +112,14 @@ export function newestUnder(dir, suffix = '') {
 }
 
 /**
- * Whether tsc's output under `outDir` is older than its inputs. Judged by the
- * emitted .js files, not tsc's .tsbuildinfo: a type check with --noEmit
- * rewrites the build info without emitting anything.
+ * When tsc last wrote output under `outDir`: its newest emitted .js file, not
+ * its .tsbuildinfo, which a type check with --noEmit rewrites without
+ * emitting anything. 0 when nothing was emitted.
  */
-export function stale(outDir, inputs) {
-  return newestUnder(outDir, '.js') < Math.max(...inputs.map((p) => (fs.existsSync(p) && fs.statSync(p).isDirectory() ? newestUnder(p) : mtime(p))));
-}
+export const emittedAt = (outDir) => newestUnder(outDir, '.js');
+
+/** Whether tsc's output under `outDir` is older than its newest input (`inputsAt`, an mtime in ms). */
+export const stale = (outDir, inputsAt) => emittedAt(outDir) < inputsAt;
 
 const isRoot = () => process.getuid?.() === 0;
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -178,7 +179,7 @@ function ensureNodeModules(steps) {
 }
 
 function ensureBuild(steps) {
-  if (!stale(path.join(root, 'dist'), [path.join(root, 'src'), path.join(root, 'tsconfig.json')])) return 'up to date';
+  if (!stale(path.join(root, 'dist'), Math.max(newestUnder(path.join(root, 'src')), mtime(path.join(root, 'tsconfig.json'))))) return 'up to date';
   steps.exec(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { retry: 'npm run build' });
   return 'built';
 }

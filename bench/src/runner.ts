@@ -68,7 +68,7 @@ export interface RunOptions {
   seed: number;
   /** Phases are uniform over the first this many seconds of the unit period (1: all of it; 0.2: a class starting together). */
   phaseSpreadS: number;
-  /** What the sessions' cameras show: the still face's five captures, or a head swaying. */
+  /** What the sessions' cameras show (see `FACES` and `facesFrames`). */
   faces: Faces;
   /** Run every step against the single-process reference server as well. */
   reference: boolean;
