@@ -30,9 +30,10 @@ Timing:
                         that starts together                                [1]
   --faces still|moving|turning
                         what the cameras show: the five captures of a student sitting
-                        still (the default model reuses the face's location on up to
-                        2 frames of 3), a head swaying in the image from frame to
-                        frame (followed without the mesh on 3 frames of 5), or a
+                        still, a head swaying in the image from frame to frame
+                        (the default model places either with its networks on
+                        about 3 frames in 10 and follows it in the image on the
+                        others), or a
                         head turning 4 degrees a frame (the mesh runs on every
                         frame)                                             [still]
   --settle S            seconds between the ramp and the measurement       [2]

@@ -27,7 +27,7 @@ export function loadFrames(dir = FRAMES_DIR): Buffer[] {
  * workers' Python from test/fixtures/astronaut.jpg:
  * - `moving`: 20 frames of a head swaying to and fro, 0.4 % of the width and
  *   0.8° from one frame to the next. The default model follows such a move
- *   in the image without the mesh on 3 frames in 5.
+ *   in the image without the mesh on about 7 frames in 10.
  * - `turning`: 16 frames of a head turning to and fro by 4° of yaw a frame,
  *   which no move in the image explains: the mesh runs on every frame.
  */

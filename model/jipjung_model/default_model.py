@@ -139,8 +139,12 @@ DEFAULTS: dict[str, Any] = {
     # stillDifference (mean absolute difference of a 16x16 thumbnail, in
     # units of the thumbnail's own standard deviation), its box and
     # keypoints are reused for up to stillReuse frames in a row. The eyes
-    # are measured on every frame all the same. 0 disables it.
-    "stillReuse": 2,
+    # are measured on every frame all the same. 0 disables it. A reused
+    # frame is compared with the reference, not with the frame before it, so
+    # a slow turn or nod is caught once it adds up (2-3 deg at 0.5-1 deg a
+    # frame), however many frames it takes; and as the reference lives
+    # within one unit, the network still places the face once a unit (1 s).
+    "stillReuse": 4,
     "stillDifference": 0.08,
     # A face that only moved within the image plane (drifted, tilted) is
     # still when its region, aligned by that move (motion.py), differs from
@@ -314,7 +318,7 @@ class ConcentrationModel(Model):
     """BlazeFace + FaceMesh head pose; see the module docstring."""
 
     name = "facemesh-pose"
-    version = "0.4.3"
+    version = "0.4.4"
 
     def __init__(self) -> None:
         self.options: dict[str, Any] = dict(DEFAULTS)

@@ -220,6 +220,40 @@ class StillFaceTest(unittest.TestCase):
         self.assertLessEqual(counts["moving"][0], 0.6 * counts["moving"][1], counts)
         self.assertEqual(counts["turning"][0], counts["turning"][1], counts)
 
+    def test_slow_turn_or_nod_caught_once_it_adds_up(self):
+        # A head turning or nodding 1 degree a frame changes each frame by
+        # less than the still bound, but every reused frame is compared with
+        # the reference: the change is caught once it adds up, so the reading
+        # lags the network's on every frame by a few degrees at most, however
+        # many frames in a row could be reused.
+        from eval import repose
+        from tests.frames import photo
+        render = repose.renderer(photo("astronaut"))
+        for key, yaw, pitch in (("yaw", 1.0, 0.0), ("pitch", 0.0, 1.0)):
+            frames = [canvas(render(yaw * i, pitch * i), seed=i) for i in range(15)]
+            fresh, fresh_counts, _ = self.run_with(frames, stillReuse=0)
+            for reuse in (self.model_default("stillReuse"), 20):
+                reused, reused_counts, _ = self.run_with(frames, stillReuse=reuse)
+                self.assertLess(sum(reused_counts), sum(fresh_counts), (key, reuse))
+                lag = [round(abs(a[key] - b[key]), 1) for a, b in zip(fresh, reused)]
+                self.assertLess(max(lag), 3.5, (key, reuse, lag))
+                turned = abs(fresh[-1][key] - fresh[0][key])
+                self.assertGreater(turned, 5, [e[key] for e in fresh])
+                self.assertGreater(abs(reused[-1][key] - reused[0][key]), 0.8 * turned, [e[key] for e in reused])
+
+    def test_network_places_the_face_once_a_unit(self):
+        # The reference lives within one unit: a still face gets a network
+        # pass in every unit, so nothing is reused for more than a second.
+        still = [canvas("astronaut", seed=i) for i in range(20)]
+        _, counts, _ = self.run_with(still, stillReuse=20)
+        self.assertTrue(all(c > 0 for c in counts), counts)
+        self.assertLess(sum(counts), len(counts) * 0.5, counts)
+
+    @staticmethod
+    def model_default(key):
+        from jipjung_model.default_model import DEFAULTS
+        return DEFAULTS[key]
+
     def test_turning_or_nodding_head_located_on_every_frame(self):
         # A head turning 4 degrees or nodding 3 degrees a frame, as the eval's
         # re-posed views turn it (repose.py), changes in a way no move in the
