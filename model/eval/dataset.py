@@ -35,6 +35,9 @@ from tests.frames import canvas_image, encode, photo
 FPS = 5
 BATCH = 5
 LEAD_IN = 25  # frames: the default calibration period, 5 s
+# The web client's JPEG quality (web/jipjung-client.js, 0.7): the frames are
+# judged as the service receives them.
+QUALITY = 70
 
 
 @dataclass
@@ -73,7 +76,7 @@ def frame(source="astronaut", blur: float = 0.0, noise: float = 0.0, **kw) -> Ca
         if noise:
             rng = np.random.default_rng(1000 + k)
             image = np.clip(image + rng.normal(0, noise, image.shape), 0, 255).astype(np.uint8)
-        return encode(image)
+        return encode(image, QUALITY)
     return make
 
 

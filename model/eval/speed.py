@@ -30,6 +30,7 @@ from typing import Any
 
 import cv2
 
+from eval.dataset import QUALITY
 from jipjung_model.default_model import ConcentrationModel
 from jipjung_model.interface import FORMAT_JPEG, Frame, Unit
 
@@ -44,7 +45,7 @@ def moving_frames() -> list[bytes]:
     from tests.frames import canvas
 
     steps = [*range(-5, 5), *range(5, -5, -1)]
-    return [canvas("astronaut", dx=0.004 * k, angle=0.8 * k, seed=i) for i, k in enumerate(steps)]
+    return [canvas("astronaut", quality=QUALITY, dx=0.004 * k, angle=0.8 * k, seed=i) for i, k in enumerate(steps)]
 
 
 def turning_frames() -> list[bytes]:
@@ -56,7 +57,7 @@ def turning_frames() -> list[bytes]:
 
     render = repose.renderer(photo("astronaut"))
     steps = [*range(-4, 4), *range(4, -4, -1)]
-    return [canvas(render(4.0 * k, 0.0), seed=i) for i, k in enumerate(steps)]
+    return [canvas(render(4.0 * k, 0.0), quality=QUALITY, seed=i) for i, k in enumerate(steps)]
 
 
 RENDERED = {"moving": moving_frames, "turning": turning_frames}

@@ -110,7 +110,25 @@ class BlurTest(unittest.TestCase):
         self.assertFalse(f["usable"])
         self.assertIsNone(f["score"])
         self.assertEqual(f["state"], "unknown")
-        self.assertLess(f["quality"]["blur"], model().options["minSharpness"])
+        q = f["quality"]
+        self.assertLess(q["blur"], model().options["minRelativeSharpness"] * q["contrast"] ** 2)
+
+    def test_sharpness_judged_alike_in_dim_and_full_light(self):
+        # Real faces at the web client's JPEG quality (70): sharp ones and
+        # ones blurred by 1.5 px are judged in a dim room too, ones blurred
+        # by 6 px are not, in either light (as the eval's clips). The
+        # Laplacian variance alone falls with the light.
+        from eval import people
+        from tests.frames import canvas_image
+        chosen = people.subjects()[::10]
+        self.assertGreater(len(chosen), 10)
+        for s in chosen:
+            for brightness in (1.0, 0.35):
+                image = canvas_image(s.path, seed=1, scale=0.8, brightness=brightness)
+                for sigma, blurry in ((0.0, False), (1.5, False), (6.0, True)):
+                    shown = cv2.GaussianBlur(image, (0, 0), sigma) if sigma else image
+                    f = run([frame(0, encode(shown, 70))]).frames[0]
+                    self.assertEqual("blurry" in f["qualityFlags"], blurry, (s.name, brightness, sigma, f["quality"]))
 
 
 class UnusableUnitTest(unittest.TestCase):
