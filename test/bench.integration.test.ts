@@ -6,7 +6,7 @@ import { TickGate, type SessionOutcome } from '../bench/src/load-generator.js';
 import { alignedAfter, seededRandom } from '../bench/src/phases.js';
 import { accountSession, checkArithmetic, frameCosts, rawCpuMsPerFrame, sumAccounting, type StepReport } from '../bench/src/report.js';
 import type { RawResult } from '../bench/src/raw-throughput.js';
-import { loadFrames, loadRenderedFrames } from '../bench/src/frames.js';
+import { loadRenderedFrames } from '../bench/src/frames.js';
 import { DEFAULTS, runBench, writeOutputs } from '../bench/src/runner.js';
 import { inspectJpeg } from '../src/handler/jpeg.js';
 
@@ -132,14 +132,9 @@ describe('bench smoke run', () => {
       // Not one capture over and over, as the still face's are.
       expect(frame.equals(rendered[(i + 1) % rendered.length])).toBe(false);
     }
-    if (scene === 'moving') {
-      const still = loadFrames();
-      const spread = (frames: Buffer[]) => Math.max(...frames.map((f) => f.length)) - Math.min(...frames.map((f) => f.length));
-      // The still captures differ by sensor noise alone; the swaying head moves the whole picture.
-      expect(spread(rendered)).toBeGreaterThan(spread(still));
-    }
-    // What the model does with each scene (mesh on 2 frames of 5, or on every
-    // one) is checked in model/tests/test_speed_paths.py.
+    // How each scene moves, and what the model does with it (a network pass
+    // on about 3 frames in 10, or on every one), is checked in
+    // model/tests/test_speed_paths.py.
   }, 60_000);
 
   it('replaces sessions that reach their lifetime and accounts for every one of them', async () => {

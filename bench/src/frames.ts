@@ -23,8 +23,9 @@ export function loadFrames(dir = FRAMES_DIR): Buffer[] {
 }
 
 /**
- * One of `eval.speed`'s rendered scenes, 640×480 frames rendered by the
- * workers' Python from test/fixtures/astronaut.jpg:
+ * One of `eval.speed`'s rendered scenes, 640×480 frames at the web client's
+ * JPEG quality (70) rendered by the workers' Python from
+ * test/fixtures/astronaut.jpg:
  * - `moving`: 20 frames of a head swaying to and fro, 0.4 % of the width and
  *   0.8° from one frame to the next. The default model follows such a move
  *   in the image without the mesh on about 7 frames in 10.
