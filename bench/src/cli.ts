@@ -33,9 +33,8 @@ Timing:
                         still, a head swaying in the image from frame to frame
                         (the default model places either with its networks on
                         about 3 frames in 10 and follows it in the image on the
-                        others), or a
-                        head turning 4 degrees a frame (the mesh runs on every
-                        frame)                                             [still]
+                        others), or a head turning 4 degrees a frame (the mesh
+                        runs on every frame)                               [still]
   --settle S            seconds between the ramp and the measurement       [2]
   --raw-seconds S       seconds of raw model throughput (0: skip)           [10]
   --raw-each-step       measure it between steps too: each step's efficiency and

@@ -5,8 +5,8 @@
 Four scenes: ``face`` (test/fixtures/frames/face*.jpg: one student
 sitting still, the same photo under fresh sensor noise), ``moving`` (the
 astronaut photo swaying 2.6 px and 0.8 degrees from one frame to the next:
-the model follows such a move in the image without the mesh on 3 frames in
-5), ``turning`` (the astronaut's head turning to and fro by 4 degrees of
+the model follows such a move in the image without the mesh on about 7
+frames in 10), ``turning`` (the astronaut's head turning to and fro by 4 degrees of
 yaw a frame, re-posed by eval/repose.py, so the network locates the face on
 every frame) and ``empty`` (empty*.jpg: nobody in view). Each scene is a session of
 ``--frames`` frames cycling through its fixture files, analysed in units of

@@ -456,12 +456,12 @@ class ConcentrationModel(Model):
         taken = motion.face_patch(grey, face.box)
         if taken is None:
             return None
-        patch, reference = taken[0], still["thumb"]
+        patch, reference, unit = taken[0], still["thumb"], still["unit"]
         moved = None
-        if motion.difference(reference, motion.thumbnail(patch)) > o["stillDifference"]:
+        if motion.difference(reference, motion.thumbnail(patch), unit) > o["stillDifference"]:
             found = motion.in_plane_motion(still["patch"], patch) if o["stillAlign"] else None
             if found is None or motion.difference(
-                    reference, motion.thumbnail(found[1])) > o["stillAlignedDifference"]:
+                    reference, motion.thumbnail(found[1]), unit) > o["stillAlignedDifference"]:
                 return None
             moved = motion.image_motion(found[0], still["toPatch"])
         still["reused"] += 1
@@ -502,7 +502,9 @@ class ConcentrationModel(Model):
             still.clear()
         else:
             patch, to_patch = taken
-            still.update(face=face, patch=patch, toPatch=to_patch, thumb=motion.thumbnail(patch), reused=0, seq=seq)
+            thumb = motion.thumbnail(patch)
+            still.update(face=face, patch=patch, toPatch=to_patch, thumb=thumb, unit=motion.change_unit(thumb),
+                         reused=0, seq=seq)
 
     def _find_faces(
         self, image: np.ndarray, seq: int, track: dict[str, Any] | None,

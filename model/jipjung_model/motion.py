@@ -79,11 +79,17 @@ def thumbnail(patch: np.ndarray) -> np.ndarray:
     return cv2.resize(patch, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
 
 
-def difference(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean absolute difference of two thumbnails in units of the first's
-    standard deviation (at least 4 grey levels, so that a flat region does
-    not make noise look like a change)."""
-    return float(np.mean(np.abs(a - b))) / max(float(a.std()), 4.0)
+def change_unit(reference: np.ndarray) -> float:
+    """The unit ``difference`` measures against ``reference`` in: its
+    standard deviation, at least 4 grey levels, so that a flat region does
+    not make noise look like a change."""
+    return max(float(reference.std()), 4.0)
+
+
+def difference(a: np.ndarray, b: np.ndarray, unit: float | None = None) -> float:
+    """Mean absolute difference of two thumbnails in ``change_unit(a)``
+    (``unit``: that, computed once for a reference compared many times)."""
+    return float(np.mean(np.abs(a - b))) / (change_unit(a) if unit is None else unit)
 
 
 def in_plane_motion(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
