@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReferenceServer } from '../bench/src/reference-process.js';
-import { capacityRatio, referenceRatios, type BenchReport, type StepReport } from '../bench/src/report.js';
+import { capacityRatio, cpuCeiling, referenceRatios, type BenchReport, type FrameCosts, type StepReport } from '../bench/src/report.js';
 import { DEFAULT_MODEL_SPEC, DEFAULTS, runBench } from '../bench/src/runner.js';
 import { formatReport } from '../bench/src/table.js';
 import { TestClient } from './helpers/client.js';
@@ -80,11 +80,16 @@ describe('bench --reference', () => {
     expect(ref.frames).toMatchObject({ analysed: ref.frames.sent, shed: 0, rejected: 0, dropped: 0, lost: 0 });
     expect(ref.serverExited).toBe(false);
     expect(ref.server?.cpuPercent).toBeGreaterThan(0);
+    // Its one process is all it costs: its CPU a frame, with no workers beside it.
+    expect(ref.costs?.serverMs).toBeCloseTo((ref.server!.cpuPercent * 10) / ref.window.analysedPerSecond, 2);
+    expect(ref.costs?.workersMs).toBeNull();
+    expect(report.reference?.cpuCeiling).toBeNull(); // fixed steps: no capacity to bound
 
     const text = formatReport(report);
     expect(text).toMatch(/first 0\.2 s of the unit period \(seed 1\)/);
     expect(text).toMatch(/^2\s+service\s+\d+/m);
     expect(text).toMatch(/^2\s+reference\s+\d+/m);
+    expect(text).toMatch(/N=2 reference: .*CPU per analysed frame: reference process [\d.]+, generator [\d.]+ ms/);
     expect(text).toMatch(/service ÷ reference, N=2: latency p50 [\d.e-]+, p95 [\d.e-]+, p99 [\d.e-]+/);
   }, 180_000);
 });
@@ -104,9 +109,24 @@ describe('service ÷ reference', () => {
 
   it('divides the capacities when both held some N', () => {
     const cap = (sessions: number) => ({ sessions, analysedPerSecond: 0, efficiency: null, serverToModel: null, rawFramesPerSecond: null });
-    const reference = (c: BenchReport['capacity']) => ({ server: '', steps: [], capacity: c });
+    const reference = (c: BenchReport['capacity']) => ({ server: '', steps: [], capacity: c, cpuCeiling: null });
     expect(capacityRatio({ capacity: cap(70), reference: reference(cap(28)) })).toBe(2.5);
     expect(capacityRatio({ capacity: cap(70), reference: reference(null) })).toBeNull();
     expect(capacityRatio({ capacity: cap(70), reference: null })).toBeNull();
+  });
+
+  it('bounds the capacity ratio by the CPU a frame of both capacity steps', () => {
+    const cap = (sessions: number) => ({ sessions, analysedPerSecond: 0, efficiency: null, serverToModel: null, rawFramesPerSecond: null });
+    const costs = (serverMs: number | null, workersMs: number | null, generatorMs: number | null): FrameCosts => ({ serverMs, workersMs, generatorMs, modelAloneMs: null, serverToModel: null });
+    const at = (sessions: number, held: boolean, c: FrameCosts, disturbed = false) => ({ sessions, held, disturbed, costs: c }) as unknown as StepReport;
+    const service = [at(168, true, costs(0.3, 1.83, 0.11)), at(176, true, costs(0.29, 1.85, 0.11)), at(183, false, costs(0.39, 2.14, 0.16))];
+    const ref = { server: '', capacity: cap(110), cpuCeiling: null, steps: [at(110, true, costs(2.5, null, 0.1), true), at(110, true, costs(1.77, null, 0.1)), at(115, false, costs(1.74, null, 0.09))] };
+    // 2 cores × 1.77 ÷ (0.29 + 1.85 + 0.11): the disturbed run of 110 and the steps that did not hold are not the capacity.
+    expect(cpuCeiling(2, service, cap(176), ref)).toEqual({ cores: 2, serviceMs: 2.25, referenceMs: 1.77, ratio: 1.57 });
+    expect(cpuCeiling(4, service, cap(176), ref)?.ratio).toBe(3.15);
+    expect(cpuCeiling(2, service, cap(176), { ...ref, capacity: null })).toBeNull();
+    expect(cpuCeiling(2, service, null, ref)).toBeNull();
+    expect(cpuCeiling(2, [at(176, true, costs(null, 1.85, 0.11))], cap(176), ref)).toBeNull();
+    expect(cpuCeiling(2, service, cap(176), null)).toBeNull();
   });
 });

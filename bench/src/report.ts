@@ -427,6 +427,8 @@ export interface ReferenceRun {
   server: string;
   steps: StepReport[];
   capacity: BenchReport['capacity'];
+  /** With --find-capacity: the capacity ratio the two capacity steps' CPU a frame allows (null without both). */
+  cpuCeiling: CpuCeiling | null;
 }
 
 /** The service's figures over the reference's for one N: below 1, the service answers sooner. */
@@ -454,6 +456,40 @@ export function referenceRatios(service: StepReport[], reference: StepReport[]):
 /** Sessions held by the service ÷ by the reference (null unless both held some). */
 export function capacityRatio(r: Pick<BenchReport, 'capacity' | 'reference'>): number | null {
   return ratio(r.capacity?.sessions, r.reference?.capacity?.sessions);
+}
+
+/**
+ * The most sessions the service can hold per session the reference holds,
+ * by CPU alone on this machine. With every core busy the service analyses
+ * at most cores ÷ its CPU a frame (server, workers, and the load generator
+ * that shares their cores); the reference's one process at most one core ÷
+ * its own (the generator has the other cores). Scheduling cannot beat
+ * their quotient: a capacity ratio near it is raised only by a cheaper
+ * frame, and the service's cost beyond the reference's model is what keeps
+ * it under the number of cores.
+ */
+export interface CpuCeiling {
+  cores: number;
+  /** CPU per analysed frame at the service's capacity: server + workers + generator, ms. */
+  serviceMs: number;
+  /** The reference process's CPU per analysed frame at its capacity, ms. */
+  referenceMs: number;
+  /** cores × referenceMs ÷ serviceMs. */
+  ratio: number;
+}
+
+/** The capacity step: the held step of the N found (a disturbed run of it was run again). */
+function capacityStep(steps: StepReport[], capacity: BenchReport['capacity']): StepReport | undefined {
+  return capacity ? steps.find((s) => s.sessions === capacity.sessions && s.held && !s.disturbed) : undefined;
+}
+
+export function cpuCeiling(cores: number, service: StepReport[], serviceCapacity: BenchReport['capacity'], reference: ReferenceRun | null): CpuCeiling | null {
+  const s = capacityStep(service, serviceCapacity)?.costs;
+  const r = reference ? capacityStep(reference.steps, reference.capacity)?.costs : undefined;
+  if (!s || !r || s.serverMs === null || s.workersMs === null || s.generatorMs === null || !r.serverMs || cores < 1) return null;
+  const serviceMs = r3(s.serverMs + s.workersMs + s.generatorMs);
+  if (serviceMs <= 0) return null;
+  return { cores, serviceMs, referenceMs: r.serverMs, ratio: Number(((cores * r.serverMs) / serviceMs).toPrecision(3)) };
 }
 
 export interface IdleReport {

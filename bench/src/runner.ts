@@ -15,6 +15,7 @@ import { ProcessSampler } from './process-sampler.js';
 import { measureRawThroughput, type RawResult } from './raw-throughput.js';
 import {
   buildStepReport,
+  cpuCeiling,
   efficiency,
   frameCosts,
   rawCpuMsPerFrame,
@@ -162,7 +163,7 @@ export class Bench {
       rawAfter: null,
       steps: [],
       capacity: null,
-      reference: o.reference && o.idle === null ? { server: `bench/reference/server.py, ${this.model.inner}`, steps: [], capacity: null } : null,
+      reference: o.reference && o.idle === null ? { server: `bench/reference/server.py, ${this.model.inner}`, steps: [], capacity: null, cpuCeiling: null } : null,
       idle: null,
     };
     if (o.idle !== null) {
@@ -196,6 +197,11 @@ export class Bench {
       report.capacity.rawFramesPerSecond = stepRawFps(best, report);
       report.capacity.efficiency = efficiency(best, report.capacity.rawFramesPerSecond);
       report.capacity.serverToModel = best.costs?.serverToModel ?? null;
+    }
+    if (ref) {
+      // The reference's one process is its server and its model: its CPU a frame is all it costs.
+      for (const s of ref.steps) s.costs = frameCosts(s, null);
+      ref.cpuCeiling = cpuCeiling(report.machine.cpus, report.steps, report.capacity, ref);
     }
     return report;
   }

@@ -92,7 +92,9 @@ export function formatReport(r: BenchReport): string {
       // The reference has no workers: the raw run measures none of its own.
       const eff = server === 'reference' ? null : efficiency(s, stepRawFps(s, r));
       if (eff !== null) notes.push(`efficiency ${eff}` + (s.rawAround.length > 0 ? ` (raw around the step ${s.rawAround.map((x) => x.framesPerSecond).join(' / ')} frames/s)` : ''));
-      if (s.costs) {
+      if (s.costs && server === 'reference') {
+        notes.push(`CPU per analysed frame: reference process ${f(s.costs.serverMs, 2)}, generator ${f(s.costs.generatorMs, 2)} ms`);
+      } else if (s.costs) {
         const c = s.costs;
         notes.push(
           `CPU per analysed frame: server ${f(c.serverMs, 2)}, workers ${f(c.workersMs, 2)}, generator ${f(c.generatorMs, 2)} ms; model alone ${f(c.modelAloneMs, 2)} ms, server ÷ model ${f(c.serverToModel, 3)}`,
@@ -134,9 +136,13 @@ export function formatReport(r: BenchReport): string {
   }
   if (r.reference && r.mode === 'capacity') {
     const c = r.reference.capacity;
+    const ceiling = r.reference.cpuCeiling ?? null;
     out.push(
       c
-        ? `reference capacity: ${c.sessions} sessions · ${c.analysedPerSecond} analysed frames/s · service ÷ reference ${capacityRatio(r) ?? '–'}`
+        ? `reference capacity: ${c.sessions} sessions · ${c.analysedPerSecond} analysed frames/s · service ÷ reference ${capacityRatio(r) ?? '–'}` +
+            (ceiling
+              ? ` · at most ${ceiling.ratio} by CPU: ${ceiling.cores} cores × the reference's ${ceiling.referenceMs} ms a frame ÷ the service's ${ceiling.serviceMs} ms (server, workers and load generator)`
+              : '')
         : 'reference capacity: no step held the target',
     );
   }
