@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { emittedAt, mtime, newestUnder, root, stale } from './setup.mjs';
+import { emittedAt, newestOf, root, stale } from './setup.mjs';
 
 function run(args) {
   const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
@@ -13,7 +13,7 @@ function run(args) {
 
 run([path.join(root, 'scripts', 'start.mjs'), '--prepare-only']);
 // The bench imports the server's compiled modules: a newer server build is an input too.
-const inputsAt = Math.max(newestUnder(path.join(root, 'bench', 'src')), mtime(path.join(root, 'bench', 'tsconfig.json')), emittedAt(path.join(root, 'dist')));
+const inputsAt = Math.max(newestOf([path.join(root, 'bench', 'src'), path.join(root, 'bench', 'tsconfig.json')]), emittedAt(path.join(root, 'dist')));
 if (!fs.existsSync(path.join(root, 'bench', 'dist', 'cli.js')) || stale(path.join(root, 'bench', 'dist'), inputsAt)) {
   process.stderr.write('[jipjung] building the benchmark\n');
   run([path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'bench', 'tsconfig.json')]);

@@ -111,6 +111,10 @@ export function newestUnder(dir, suffix = '') {
   return newest;
 }
 
+/** The newest mtime among `paths`: files, and directories by everything under them. */
+export const newestOf = (paths) =>
+  Math.max(0, ...paths.map((p) => (fs.existsSync(p) && fs.statSync(p).isDirectory() ? newestUnder(p) : mtime(p))));
+
 /**
  * When tsc last wrote output under `outDir`: its newest emitted .js file, not
  * its .tsbuildinfo, which a type check with --noEmit rewrites without
@@ -179,7 +183,7 @@ function ensureNodeModules(steps) {
 }
 
 function ensureBuild(steps) {
-  if (!stale(path.join(root, 'dist'), Math.max(newestUnder(path.join(root, 'src')), mtime(path.join(root, 'tsconfig.json'))))) return 'up to date';
+  if (!stale(path.join(root, 'dist'), newestOf([path.join(root, 'src'), path.join(root, 'tsconfig.json')]))) return 'up to date';
   steps.exec(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { retry: 'npm run build' });
   return 'built';
 }

@@ -118,10 +118,10 @@ describe('service ÷ reference', () => {
   it('bounds the capacity ratio by the CPU a frame of both capacity steps', () => {
     const cap = (sessions: number) => ({ sessions, analysedPerSecond: 0, efficiency: null, serverToModel: null, rawFramesPerSecond: null });
     const costs = (serverMs: number | null, workersMs: number | null, generatorMs: number | null): FrameCosts => ({ serverMs, workersMs, generatorMs, modelAloneMs: null, serverToModel: null });
-    const at = (sessions: number, held: boolean, c: FrameCosts, disturbed = false) => ({ sessions, held, disturbed, costs: c }) as unknown as StepReport;
+    const at = (sessions: number, held: boolean, c: FrameCosts) => ({ sessions, held, costs: c }) as unknown as StepReport;
     const service = [at(168, true, costs(0.3, 1.83, 0.11)), at(176, true, costs(0.29, 1.85, 0.11)), at(183, false, costs(0.39, 2.14, 0.16))];
-    const ref = { server: '', capacity: cap(110), cpuCeiling: null, steps: [at(110, true, costs(2.5, null, 0.1), true), at(110, true, costs(1.77, null, 0.1)), at(115, false, costs(1.74, null, 0.09))] };
-    // 2 cores × 1.77 ÷ (0.29 + 1.85 + 0.11): the disturbed run of 110 and the steps that did not hold are not the capacity.
+    const ref = { server: '', capacity: cap(110), cpuCeiling: null, steps: [at(110, false, costs(2.5, null, 0.1)), at(110, true, costs(1.77, null, 0.1)), at(115, false, costs(1.74, null, 0.09))] };
+    // 2 cores × 1.77 ÷ (0.29 + 1.85 + 0.11): the disturbed first run of 110 (it did not hold, so it ran again) and the other steps that did not hold are not the capacity.
     expect(cpuCeiling(2, service, cap(176), ref)).toEqual({ cores: 2, serviceMs: 2.25, referenceMs: 1.77, ratio: 1.57 });
     expect(cpuCeiling(4, service, cap(176), ref)?.ratio).toBe(3.15);
     expect(cpuCeiling(2, service, cap(176), { ...ref, capacity: null })).toBeNull();

@@ -478,9 +478,9 @@ export interface CpuCeiling {
   ratio: number;
 }
 
-/** The capacity step: the held step of the N found (a disturbed run of it was run again). */
-function capacityStep(steps: StepReport[], capacity: BenchReport['capacity']): StepReport | undefined {
-  return capacity ? steps.find((s) => s.sessions === capacity.sessions && s.held && !s.disturbed) : undefined;
+/** The step that held at the N a search found (a disturbed run of that N did not hold: it was run again). */
+export function capacityStep(steps: StepReport[], capacity: BenchReport['capacity']): StepReport | undefined {
+  return capacity ? steps.find((s) => s.sessions === capacity.sessions && s.held) : undefined;
 }
 
 export function cpuCeiling(cores: number, service: StepReport[], serviceCapacity: BenchReport['capacity'], reference: ReferenceRun | null): CpuCeiling | null {

@@ -15,6 +15,7 @@ import { ProcessSampler } from './process-sampler.js';
 import { measureRawThroughput, type RawResult } from './raw-throughput.js';
 import {
   buildStepReport,
+  capacityStep,
   cpuCeiling,
   efficiency,
   frameCosts,
@@ -193,7 +194,7 @@ export class Bench {
       if (alone !== null) s.costs = frameCosts(s, alone);
     }
     if (report.capacity) {
-      const best = report.steps.find((s) => s.sessions === report.capacity!.sessions && s.held)!;
+      const best = capacityStep(report.steps, report.capacity)!;
       report.capacity.rawFramesPerSecond = stepRawFps(best, report);
       report.capacity.efficiency = efficiency(best, report.capacity.rawFramesPerSecond);
       report.capacity.serverToModel = best.costs?.serverToModel ?? null;

@@ -119,6 +119,7 @@ class BlurTest(unittest.TestCase):
         # by 6 px are not, in either light (as the eval's clips). The
         # Laplacian variance alone falls with the light.
         from eval import people
+        from eval.dataset import QUALITY
         from tests.frames import canvas_image
         chosen = people.subjects()[::10]
         self.assertGreater(len(chosen), 10)
@@ -127,7 +128,7 @@ class BlurTest(unittest.TestCase):
                 image = canvas_image(s.path, seed=1, scale=0.8, brightness=brightness)
                 for sigma, blurry in ((0.0, False), (1.5, False), (6.0, True)):
                     shown = cv2.GaussianBlur(image, (0, 0), sigma) if sigma else image
-                    f = run([frame(0, encode(shown, 70))]).frames[0]
+                    f = run([frame(0, encode(shown, QUALITY))]).frames[0]
                     self.assertEqual("blurry" in f["qualityFlags"], blurry, (s.name, brightness, sigma, f["quality"]))
 
 

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from jipjung_model.blazeface import LEFT_EYE, RIGHT_EYE
+from jipjung_model.default_model import DEFAULTS
 from jipjung_model.eyes import _quantile, eye_openness
 from jipjung_model.interface import FORMAT_JPEG, Frame, Unit
 from tests.frames import canvas, shared_model
@@ -232,7 +233,7 @@ class StillFaceTest(unittest.TestCase):
         for key, yaw, pitch in (("yaw", 1.0, 0.0), ("pitch", 0.0, 1.0)):
             frames = [canvas(render(yaw * i, pitch * i), seed=i) for i in range(15)]
             fresh, fresh_counts, _ = self.run_with(frames, stillReuse=0)
-            for reuse in (self.model_default("stillReuse"), 20):
+            for reuse in (DEFAULTS["stillReuse"], 20):
                 reused, reused_counts, _ = self.run_with(frames, stillReuse=reuse)
                 self.assertLess(sum(reused_counts), sum(fresh_counts), (key, reuse))
                 lag = [round(abs(a[key] - b[key]), 1) for a, b in zip(fresh, reused)]
@@ -248,11 +249,6 @@ class StillFaceTest(unittest.TestCase):
         _, counts, _ = self.run_with(still, stillReuse=20)
         self.assertTrue(all(c > 0 for c in counts), counts)
         self.assertLess(sum(counts), len(counts) * 0.5, counts)
-
-    @staticmethod
-    def model_default(key):
-        from jipjung_model.default_model import DEFAULTS
-        return DEFAULTS[key]
 
     def test_turning_or_nodding_head_located_on_every_frame(self):
         # A head turning 4 degrees or nodding 3 degrees a frame, as the eval's
